@@ -72,7 +72,7 @@ def os_environ() -> Mapping[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    host: str = "0.0.0.0"
+    host: str = "0.0.0.0"  # noqa: S104 (a server binds all interfaces unless told)
     port: int = 8080
     public_url: str = ""
     workers: int = 1
@@ -258,7 +258,7 @@ class Config:
         if self.server.public_url:
             return self.server.public_url.rstrip("/")
         host = self.server.host
-        if host in ("0.0.0.0", "::", ""):
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
@@ -284,6 +284,34 @@ class Config:
             if app.kind == kind:
                 return name, app
         return None
+
+    def resolved(self) -> Config:
+        """The config as the running gateway uses it.
+
+        In dev mode every WeChat base URL points at the simulator mounted at
+        ``<public_url>/_sim/wechat`` and the ``echo`` upstream at ``<public_url>/_sim/echo``.
+        """
+        if not self.dev:
+            return self
+        sim = f"{self.public_url}/_sim/wechat"
+        wechat = dataclasses.replace(
+            self.wechat, api_base=sim, api_failover_base=sim, open_base=sim
+        )
+        echo = f"{self.public_url}/_sim/echo"
+        routes = tuple(
+            dataclasses.replace(r, upstream=echo) if r.upstream == "echo" else r
+            for r in self.proxy.routes
+        )
+        proxy = dataclasses.replace(self.proxy, routes=routes)
+        return dataclasses.replace(self, wechat=wechat, proxy=proxy)
+
+    def with_workers(self, workers: int) -> Config:
+        """A copy with ``server.workers`` replaced (validated again: N > 1 needs Redis)."""
+        config = dataclasses.replace(self, server=dataclasses.replace(self.server, workers=workers))
+        problems = _validate_server(config)
+        if problems:
+            raise ConfigError(problems)
+        return config
 
     def with_bind(self, host: str, port: int) -> Config:
         """A copy bound to ``host:port``; in dev mode the public URL follows the bind address."""
@@ -435,9 +463,7 @@ def _coerce_tuple(item: Any, value: Any, where: str, problems: list[str], base_d
     if not isinstance(value, list):
         problems.append(f"{where}: expected a list")
         return ()
-    return tuple(
-        _coerce(item, v, f"{where}[{i}]", problems, base_dir) for i, v in enumerate(value)
-    )
+    return tuple(_coerce(item, v, f"{where}[{i}]", problems, base_dir) for i, v in enumerate(value))
 
 
 def _coerce_scalar(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
@@ -480,7 +506,7 @@ def validate(config: Config) -> list[str]:
     problems += _validate_wechat(config.wechat)
     problems += _validate_users(config.users)
     problems += _validate_login(config)
-    problems += _validate_proxy(config.proxy)
+    problems += _validate_proxy(config.proxy, config.dev)
     return problems
 
 
@@ -595,7 +621,7 @@ def _validate_login(config: Config) -> list[str]:
     return problems
 
 
-def _validate_proxy(p: ProxyConfig) -> list[str]:
+def _validate_proxy(p: ProxyConfig, dev: bool) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
     for i, route in enumerate(p.routes):
@@ -611,9 +637,11 @@ def _validate_proxy(p: ProxyConfig) -> list[str]:
                     f"{where}.prefix: {route.prefix!r} would shadow the gateway's own {reserved}"
                 )
         up = urlsplit(route.upstream)
-        if up.scheme not in ("http", "https") or not up.netloc:
-            if not (p.echo_upstream and route.upstream == "echo"):
-                problems.append(f"{where}.upstream: must be an http(s) URL")
+        is_echo = dev and p.echo_upstream and route.upstream == "echo"
+        if (up.scheme not in ("http", "https") or not up.netloc) and not is_echo:
+            problems.append(
+                f"{where}.upstream: must be an http(s) URL ('echo' only in dev mode)"
+            )
         if route.timeout <= 0:
             problems.append(f"{where}.timeout: must be positive")
     for name in ("subject_header", "openid_header", "unionid_header", "appid_header"):

@@ -1,0 +1,179 @@
+"""The ``wxgate`` command.
+
+Verbs: ``serve``, ``check-config``, ``keys generate|rotate|list``, ``token issue``,
+``simulate``; ``--version``. Every verb that needs the configuration takes ``--config PATH``
+and ``--dev`` (dev mode: ``config/dev.toml`` unless ``--config`` names another file).
+Exit codes: 0 success, 2 bad configuration or usage, 1 other failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gateway import __version__
+from gateway.config import DEV_CONFIG_PATH, Config, ConfigError, load_config, os_environ
+from gateway.logs import configure_logging
+
+__all__ = ["main"]
+
+log = logging.getLogger("gateway.cli")
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    p.add_argument("--dev", action="store_true", help="dev mode (embedded defaults)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wxgate", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"wxgate {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    serve = verbs.add_parser("serve", help="run the gateway")
+    _config_args(serve)
+    serve.add_argument("--host", help="bind address (default from config)")
+    serve.add_argument("--port", type=int, help="bind port (default from config)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port")
+    serve.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="in dev mode, allow binding an address other machines can reach",
+    )
+
+    check = verbs.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("path", metavar="PATH")
+    check.add_argument("--dev", action="store_true", help="validate with dev-mode rules")
+
+    keys = verbs.add_parser("keys", help="manage signing keys")
+    key_verbs = keys.add_subparsers(dest="keys_verb", metavar="ACTION", required=True)
+    for name, text in (
+        ("generate", "create a signing key (active at once if it is the first)"),
+        ("rotate", "stage a new key; it signs after tokens.publish_delay"),
+        ("list", "show kid, alg, state, created"),
+    ):
+        _config_args(key_verbs.add_parser(name, help=text))
+
+    token = verbs.add_parser("token", help="operator tokens")
+    token_verbs = token.add_subparsers(dest="token_verb", metavar="ACTION", required=True)
+    issue = token_verbs.add_parser("issue", help="print an access token for smoke tests")
+    _config_args(issue)
+    issue.add_argument("--sub", required=True, help="subject (user id)")
+    issue.add_argument("--ttl", type=int, help="lifetime in seconds (default tokens.access_ttl)")
+
+    sim = verbs.add_parser("simulate", help="run the WeChat simulator alone")
+    _config_args(sim)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8081)
+    return parser
+
+
+def load(args: argparse.Namespace) -> Config:
+    """The configuration named by ``--config``/``--dev`` (or ``WXGATE_CONFIG``)."""
+    environ = os_environ()
+    path: str | Path | None = getattr(args, "config", None) or environ.get("WXGATE_CONFIG")
+    dev = bool(getattr(args, "dev", False))
+    if path is None and dev:
+        path = DEV_CONFIG_PATH
+    if path is None:
+        raise ConfigError(["--config PATH (or WXGATE_CONFIG, or --dev) is required"])
+    return load_config(path, environ, dev=dev)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        load_config(args.path, os_environ(), dev=args.dev)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 2
+    print("OK")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.server.workers import run_server
+
+    config = load(args)
+    host = args.host or config.server.host
+    port = args.port if args.port is not None else config.server.port
+    config = config.with_bind(host, port)
+    if args.workers is not None:
+        config = config.with_workers(args.workers)
+    if config.dev and not args.allow_non_loopback:
+        from gateway.server.run import is_loopback
+
+        if not is_loopback(host):
+            print(
+                f"wxgate: refusing to bind {host} in dev mode (the WeChat simulator and dev "
+                "keys would be reachable from other machines); use --allow-non-loopback",
+                file=sys.stderr,
+            )
+            return 2
+    configure_logging(config.logging.level)
+    return run_server(config)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from gateway.tokens import admin
+
+    config = load(args)
+    configure_logging(config.logging.level, sys.stderr)
+    if args.keys_verb == "generate":
+        print(admin.keys_generate(config))
+    elif args.keys_verb == "rotate":
+        print(admin.keys_rotate(config))
+    else:
+        rows = admin.keys_list(config)
+        print(f"{'KID':<45} {'ALG':<6} {'STATE':<8} CREATED")
+        for row in rows:
+            print(f"{row.kid:<45} {row.alg:<6} {row.state:<8} {row.created_iso}")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from gateway.tokens import admin
+
+    config = load(args)
+    configure_logging(config.logging.level, sys.stderr)
+    print(admin.token_issue(config, args.sub, args.ttl))
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from gateway.simulator import run_simulator
+
+    config = load(args) if (args.config or args.dev) else load_config(DEV_CONFIG_PATH, dev=True)
+    configure_logging(config.logging.level)
+    asyncio.run(run_simulator(config, args.host, args.port))
+    return 0
+
+
+_VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": _serve,
+    "check-config": _check_config,
+    "keys": _keys,
+    "token": _token,
+    "simulate": _simulate,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    try:
+        return _VERBS[args.verb](args)
+    except ConfigError as exc:
+        print("configuration problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""The aiohttp adapter: the only package (with the simulator) that imports ``aiohttp.web``."""

@@ -1,0 +1,61 @@
+"""Reading request bodies: JSON or form, with clear 400s and the configured size limit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import InvalidRequest, PayloadTooLarge
+
+__all__ = ["read_json", "read_params"]
+
+
+async def _read(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge() from exc
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; 400 ``invalid_request`` if it is not one."""
+    raw = await _read(request)
+    if not raw.strip():
+        raise InvalidRequest("request body must be a JSON object")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("request body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return data
+
+
+async def read_params(request: web.Request) -> dict[str, str]:
+    """Parameters from a form-encoded body (RFC 6749 §3.2) or a JSON object.
+
+    Repeated form parameters are refused (RFC 6749 §3.1); JSON values must be strings.
+    """
+    if request.content_type == "application/json":
+        data = await read_json(request)
+        if not all(isinstance(v, str) for v in data.values()):
+            raise InvalidRequest("every parameter must be a string")
+        return {str(k): str(v) for k, v in data.items()}
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if request.body_exists:
+            raise InvalidRequest("use application/x-www-form-urlencoded or application/json")
+        return {}
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge() from exc
+    params: dict[str, str] = {}
+    for key, value in form.items():
+        if key in params:
+            raise InvalidRequest(f"parameter {key!r} is repeated")
+        if not isinstance(value, str):
+            raise InvalidRequest(f"parameter {key!r} must not be a file")
+        params[key] = value
+    return params

@@ -1,0 +1,147 @@
+"""Running the gateway: bind, serve, drain on SIGTERM/SIGINT, exit cleanly.
+
+Shutdown sequence (what a load balancer needs to see):
+1. The first SIGTERM/SIGINT turns ``/readyz`` to 503 at once.
+2. The listener keeps serving in-flight and new requests for ``server.drain_seconds`` so the
+   load balancer notices and stops routing here. A second signal skips the rest of the drain.
+3. The listener stops accepting; in-flight requests get ``server.grace_seconds`` to finish.
+4. Resources close (cleanup_ctx, in reverse order) and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import socket
+from collections.abc import Callable
+
+from aiohttp import web
+
+from gateway import __version__
+from gateway.config import Config
+from gateway.server.app import create_app
+from gateway.server.keys import READINESS
+from gateway.server.metrics import metrics_app
+
+__all__ = ["bind_socket", "is_loopback", "serve"]
+
+log = logging.getLogger("gateway.server")
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket; port 0 picks a free one (read it back from the socket)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(
+    config: Config,
+    *,
+    sock: socket.socket | None = None,
+    on_started: Callable[[Config], None] | None = None,
+) -> None:
+    """Serve ``config`` until a signal arrives, then drain and stop (see module doc)."""
+    sock = sock or bind_socket(config.server.host, config.server.port)
+    host, port = sock.getsockname()[:2]
+    config = config.with_bind(config.server.host, port)  # port 0 → the real port
+    app = create_app(config)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=config.server.grace_seconds
+    )
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    metrics_runner = await _start_metrics_listener(config, app)
+    _banner(config, host, port)
+    if on_started is not None:
+        on_started(config)
+    try:
+        await _wait_for_signals(app, config.server.drain_seconds)
+    finally:
+        log.info(
+            "stopping: no new connections; in-flight requests finish (grace %ss)",
+            config.server.grace_seconds,
+        )
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
+        await runner.cleanup()
+        log.info("stopped")
+
+
+async def _start_metrics_listener(config: Config, app: web.Application) -> web.AppRunner | None:
+    if not (config.metrics.enabled and config.metrics.host):
+        return None
+    runner = web.AppRunner(metrics_app(app, config.metrics.path), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.metrics.host, config.metrics.port).start()
+    return runner
+
+
+async def _wait_for_signals(app: web.Application, drain_seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    signals = asyncio.Queue[int]()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, signals.put_nowait, sig)
+    try:
+        first = await signals.get()
+        app[READINESS].draining = True
+        log.info(
+            "received %s: /readyz now 503; draining for %ss",
+            signal.Signals(first).name,
+            drain_seconds,
+        )
+        try:
+            await asyncio.wait_for(signals.get(), drain_seconds)
+            log.info("second signal: ending the drain early")
+        except TimeoutError:
+            pass
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _banner(config: Config, host: str, port: int) -> None:
+    mode = "DEV MODE (not for production)" if config.dev else "production mode"
+    lines = [
+        f"wxgate {__version__} listening on http://{host}:{port} — {mode}",
+        f"public URL {config.public_url}; issuer {config.issuer}",
+        f"store {_safe_url(config.store.url)}; data dir {config.data_dir}",
+    ]
+    if config.metrics.enabled:
+        where = (
+            f"http://{config.metrics.host}:{config.metrics.port}"
+            if config.metrics.host
+            else config.public_url
+        )
+        lines.append(f"metrics at {where}{config.metrics.path}")
+    if config.dev:
+        lines.append(f"login page {config.public_url}/auth/login")
+        lines.append(f"WeChat simulator {config.public_url}/_sim/wechat")
+    for line in lines:
+        log.info(line)
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without credentials."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
