@@ -586,12 +586,28 @@ def _validate_wechat(w: WeChatConfig) -> list[str]:
         problems.append("wechat.timeout/connect_timeout: must be positive")
     if not 0 <= w.max_retries <= 2:
         problems.append("wechat.max_retries: must be between 0 and 2 (reference §6.2)")
+    if any(a.kind == "miniprogram" for a in w.apps.values()):
+        problems += _validate_sealing_key(w.session_key_encryption_key)
     for name, app in w.apps.items():
         if not app.appid:
             problems.append(f"wechat.apps.{name}.appid: required")
         if not app.secret:
             problems.append(f"wechat.apps.{name}.secret: required (or secret_file)")
     return problems
+
+
+def _validate_sealing_key(key: str) -> list[str]:
+    where = "wechat.session_key_encryption_key"
+    if not key:
+        return [f"{where}: required when a miniprogram app is configured (32 bytes, base64)"]
+    import base64
+    import binascii
+
+    try:
+        raw = base64.urlsafe_b64decode(key.replace("+", "-").replace("/", "_") + "==")
+    except (binascii.Error, ValueError):
+        return [f"{where}: not base64"]
+    return [] if len(raw) == 32 else [f"{where}: must decode to 32 bytes, got {len(raw)}"]
 
 
 def _validate_users(u: UsersConfig) -> list[str]:

@@ -30,9 +30,20 @@ def test_dev_config_loads_with_three_apps() -> None:
     assert (config.server.host, config.server.port) == ("127.0.0.1", 8080)
 
 
-def test_example_config_is_valid() -> None:
-    config = load_config(EXAMPLE, {})
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    """The documented example loads once its secret files exist (as Kubernetes mounts them)."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for name in ("introspection-billing", "wechat-web-secret", "wechat-mp-secret",
+                 "wechat-mini-secret"):  # fmt: skip
+        (secrets / name).write_text("s3cret\n")
+    (secrets / "session-key-encryption-key").write_text("A" * 43 + "=\n")
+    text = EXAMPLE.read_text().replace("/run/secrets/", f"{secrets}/")
+    config = load_config(write(tmp_path, text), {})
     assert config.tokens.issuer.startswith("https://")
+    assert config.wechat.apps["web"].secret == "s3cret"
+    assert config.tokens.introspection_clients[0].client_secret == "s3cret"
+    assert config.proxy.routes[0].prefix == "/api/"
 
 
 def test_every_problem_is_reported_with_its_key_path(tmp_path: Path) -> None:
@@ -158,3 +169,52 @@ def test_dev_mode_resolves_simulator_urls() -> None:
     assert config.wechat.api_base == "http://127.0.0.1:9123/_sim/wechat"
     assert config.wechat.open_base == "http://127.0.0.1:9123/_sim/wechat"
     assert {r.upstream for r in config.proxy.routes} == {"http://127.0.0.1:9123/_sim/echo"}
+
+
+def _documented_keys(table: dict[str, object], path: str = "") -> set[str]:
+    keys: set[str] = set()
+    for key, value in table.items():
+        full = f"{path}.{key}" if path else key
+        keys.add(full.removesuffix("_file"))
+        if isinstance(value, dict):
+            keys |= _documented_keys(value, full)
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            keys |= _documented_keys(value[0], full)
+    return keys
+
+
+def test_example_documents_every_key() -> None:
+    """Every config key appears in config/gateway.example.toml (the reference for operators)."""
+    import dataclasses
+    import tomllib
+    import typing
+
+    from gateway.config import Config
+
+    def walk(cls: type, path: str) -> set[str]:
+        out: set[str] = set()
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name == "dev":
+                continue
+            full = f"{path}.{f.name}" if path else f.name
+            tp = hints[f.name]
+            args = typing.get_args(tp)
+            inner = args[-1] if typing.get_origin(tp) in (tuple, dict) else tp
+            if dataclasses.is_dataclass(inner):
+                sub = walk(inner, full if typing.get_origin(tp) is not dict else f"{full}.web")
+                out |= sub
+                if typing.get_origin(tp) is not dict:
+                    out.add(full)
+            else:
+                out.add(full)
+        return out
+
+    import re
+
+    def norm(keys: set[str]) -> set[str]:
+        return {re.sub(r"^wechat\.apps\.[^.]+", "wechat.apps.*", k) for k in keys}
+
+    documented = norm(_documented_keys(tomllib.loads(EXAMPLE.read_text())))
+    missing = sorted(norm(walk(Config, "")) - documented)
+    assert missing == []

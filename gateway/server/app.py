@@ -18,7 +18,21 @@ from gateway.metrics import Metrics
 from gateway.server import health
 from gateway.server import metrics as metrics_routes
 from gateway.server.health import Readiness
-from gateway.server.keys import CLOCK, CONFIG, EXTRA, METRICS, READINESS, STORE
+from gateway.server import login as login_routes
+from gateway.server.keys import (
+    CLOCK,
+    CONFIG,
+    EXTRA,
+    METRICS,
+    MINIPROGRAM,
+    OAUTH,
+    READINESS,
+    STORE,
+    TOKENS,
+    USERS,
+    WECHAT,
+    WECHAT_SESSION,
+)
 from gateway.server.middlewares import gateway_middleware
 from gateway.store import create_store
 
@@ -42,11 +56,21 @@ def create_app(
     app[METRICS] = metrics or Metrics()
     app[READINESS] = Readiness()
     app[EXTRA] = {}
-    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.extend([_store_ctx, _tokens_ctx, _users_ctx, _wechat_ctx, _login_ctx])
     health.setup_routes(app)
     if config.metrics.enabled and not config.metrics.host:
         metrics_routes.setup_routes(app, config.metrics.path)
+    login_routes.setup_routes(app)
+    if config.dev:
+        _mount_dev_tools(app)
     return app
+
+
+def _mount_dev_tools(app: web.Application) -> None:
+    """Dev mode only: the WeChat simulator at /_sim/wechat (never mounted otherwise)."""
+    from gateway.simulator import create_simulator
+
+    app.add_subapp("/_sim/wechat", create_simulator(app[CONFIG], app[CLOCK]))
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -57,3 +81,62 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.close()
+
+
+async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
+    from gateway.tokens.service import TokenService
+
+    tokens = await TokenService.open(app[CONFIG], app[STORE], app[METRICS], app[CLOCK])
+    app[TOKENS] = tokens
+    app[READINESS].add("signing_key", tokens.check_ready)
+    try:
+        yield
+    finally:
+        await tokens.close()
+
+
+async def _users_ctx(app: web.Application) -> AsyncIterator[None]:
+    from gateway.users import open_user_directory
+
+    config = app[CONFIG]
+    users = await open_user_directory(config.users, config.data_dir, app[CLOCK])
+    app[USERS] = users
+    app[READINESS].add("users", users.ping)
+    try:
+        yield
+    finally:
+        await users.close()
+
+
+async def _wechat_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One long-lived HTTP session for every WeChat call (reference §6.15 timeouts)."""
+    import aiohttp
+
+    from gateway.wechat.client import WeChatClient
+
+    config = app[CONFIG]
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+    )
+    app[WECHAT_SESSION] = session
+    client = WeChatClient(session, config.wechat, app[STORE], app[METRICS], app[CLOCK])
+    app[WECHAT] = client
+    try:
+        yield
+    finally:
+        await client.close()
+        await session.close()
+
+
+async def _login_ctx(app: web.Application) -> AsyncIterator[None]:
+    from gateway.login.identity import SessionIssuer
+    from gateway.login.miniprogram import MiniProgramLogin
+    from gateway.login.oauth import OAuthFlows
+
+    config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
+    sessions = SessionIssuer(app[USERS], app[TOKENS], metrics)
+    app[OAUTH] = OAuthFlows(config, store, app[WECHAT], sessions, metrics, app[CLOCK])
+    app[MINIPROGRAM] = MiniProgramLogin(config, store, app[WECHAT], sessions, metrics)
+    yield

@@ -15,6 +15,7 @@ from gateway.config import Config
 from gateway.metrics import Metrics
 
 if TYPE_CHECKING:
+    from gateway.login.miniprogram import MiniProgramLogin
     from gateway.login.oauth import OAuthFlows
     from gateway.login.scan import ScanLogin
     from gateway.server.health import Readiness
@@ -28,6 +29,7 @@ __all__ = [
     "CONFIG",
     "EXTRA",
     "METRICS",
+    "MINIPROGRAM",
     "OAUTH",
     "PROXY_SESSION",
     "READINESS",
@@ -49,6 +51,7 @@ USERS: web.AppKey[UserDirectory] = web.AppKey("users")
 WECHAT_SESSION = web.AppKey("wechat_session", ClientSession)
 WECHAT: web.AppKey[WeChatClient] = web.AppKey("wechat")
 OAUTH: web.AppKey[OAuthFlows] = web.AppKey("oauth")
+MINIPROGRAM: web.AppKey[MiniProgramLogin] = web.AppKey("miniprogram")
 SCAN: web.AppKey[ScanLogin] = web.AppKey("scan")
 PROXY_SESSION = web.AppKey("proxy_session", ClientSession)
 EXTRA: web.AppKey[dict[str, Any]] = web.AppKey("extra")

@@ -1,0 +1,1 @@
+"""Orchestration of the login flows (no web framework here)."""

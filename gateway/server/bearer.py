@@ -1,0 +1,49 @@
+"""Bearer tokens for API endpoints (RFC 6750): the header, verified, or a 401."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.errors import InvalidToken
+from gateway.server.keys import CONFIG, TOKENS
+from gateway.server.session import read_session
+from gateway.tokens.claims import AccessClaims
+
+__all__ = ["bearer_token", "require_bearer", "require_bearer_or_session"]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="wxgate", error="invalid_token"'}
+
+
+def bearer_token(request: web.BaseRequest) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (scheme case-insensitive), or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _verify(request: web.BaseRequest, token: str | None) -> AccessClaims:
+    if not token:
+        raise InvalidToken(
+            "a bearer token is required", headers={"WWW-Authenticate": 'Bearer realm="wxgate"'}
+        )
+    try:
+        return request.app[TOKENS].verify(token)
+    except InvalidToken as exc:
+        exc.headers.update(_CHALLENGE)
+        raise
+
+
+def require_bearer(request: web.BaseRequest) -> AccessClaims:
+    """The verified claims of the request's bearer token; 401 ``invalid_token`` otherwise."""
+    return _verify(request, bearer_token(request))
+
+
+def require_bearer_or_session(request: web.BaseRequest) -> AccessClaims:
+    """Like ``require_bearer`` but also accepts the session cookie's access token."""
+    token = bearer_token(request)
+    if token is None:
+        session = read_session(request, request.app[CONFIG])
+        token = session.access_token if session else None
+    return _verify(request, token)

@@ -1,0 +1,172 @@
+"""HTTP adapter of flows A, B and C (``/auth/wechat/...``).
+
+Flow A ``GET /auth/wechat/web/login`` (``mode=embed`` serves the wxLogin.js widget page),
+flow B ``GET /auth/wechat/mp/login``, their ``/callback``s, ``GET /auth/wechat/login`` (B inside
+WeChat's browser by User-Agent, else A), and flow C ``POST /auth/wechat/miniprogram/login``,
+``/decrypt`` and ``/phone``.
+
+The browser binding cookie (``wxgate_oauth``, HttpOnly, SameSite=Lax so it rides the redirect
+back from WeChat, path ``/auth/wechat/``) is reused across logins of the same browser, so
+several tabs can log in at once; each state record keeps only its hash.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Literal, cast
+
+from aiohttp import web
+
+from gateway.errors import InvalidRequest
+from gateway.login.oauth import Flow, LoginDenied, SnapshotUser
+from gateway.server import login_pages
+from gateway.server.bearer import require_bearer
+from gateway.server.body import read_json
+from gateway.server.clientip import client_ip
+from gateway.server.keys import CONFIG, MINIPROGRAM, OAUTH
+from gateway.server.session import set_session
+from gateway.wechat.protocol import WXLOGIN_SCRIPT_PATH, WXLOGIN_SCRIPT_URL
+
+__all__ = ["BINDING_COOKIE", "setup_routes"]
+
+BINDING_COOKIE = "wxgate_oauth"
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _flow(request: web.Request) -> Flow:
+    return cast(Literal["web", "mp"], request.match_info["flow"])
+
+
+def _binding(request: web.Request) -> tuple[str, bool]:
+    value = request.cookies.get(BINDING_COOKIE, "")
+    if 32 <= len(value) <= 64 and value.isascii():
+        return value, False
+    return secrets.token_urlsafe(32), True
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    flow = _flow(request)
+    config = request.app[CONFIG]
+    binding, fresh = _binding(request)
+    embed = flow == "web" and request.query.get("mode") == "embed"
+    start = await request.app[OAUTH].begin(
+        flow,
+        request.query.get("return_to"),
+        binding,
+        embed=embed,
+        force_popup=request.query.get("force_popup") == "1",
+    )
+    if start.widget is not None:
+        base = config.wechat.open_base if config.dev else ""
+        script = f"{base}{WXLOGIN_SCRIPT_PATH}" if config.dev else WXLOGIN_SCRIPT_URL
+        response: web.StreamResponse = login_pages.embed_page(request, script, start.widget)
+    else:
+        response = web.HTTPFound(start.redirect_url, headers=_NO_STORE)
+    if fresh:
+        response.set_cookie(
+            BINDING_COOKIE, binding, path="/auth/wechat/", httponly=True, samesite="Lax",
+            secure=config.cookie_secure, max_age=86400,
+        )  # fmt: skip
+    return response
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    flow = _flow(request)
+    config = request.app[CONFIG]
+    try:
+        done = await request.app[OAUTH].complete(
+            flow,
+            request.query.get("code"),
+            request.query.get("state"),
+            request.cookies.get(BINDING_COOKIE),
+        )
+    except LoginDenied as exc:
+        return login_pages.denied_page(request, exc.retry_url)
+    except SnapshotUser as exc:
+        return login_pages.snapshot_page(request, exc.retry_url)
+    response = web.HTTPFound(done.return_to, headers=_NO_STORE)
+    set_session(response, config, done.access_token, done.refresh_token)
+    return response
+
+
+async def pick_flow(request: web.Request) -> web.StreamResponse:
+    """Flow B inside WeChat's browser (User-Agent ``MicroMessenger``), else flow A."""
+    in_wechat = "micromessenger" in request.headers.get("User-Agent", "").lower()
+    target = request.rel_url.with_path(f"/auth/wechat/{'mp' if in_wechat else 'web'}/login")
+    raise web.HTTPFound(str(target), headers=_NO_STORE)
+
+
+async def embed_js(request: web.Request) -> web.Response:
+    return web.Response(
+        text=login_pages.EMBED_JS,
+        content_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+async def miniprogram_login(request: web.Request) -> web.Response:
+    flow = request.app[MINIPROGRAM]
+    body = await read_json(request)
+    code, app = body.get("code"), body.get("app")
+    if not isinstance(code, str) or not code:
+        raise InvalidRequest("code is required (the value wx.login() gave)")
+    if app is not None and not isinstance(app, str):
+        raise InvalidRequest("app must be a string")
+    await flow.check_rate(client_ip(request))
+    session = await flow.login(code, app)
+    pair, user = session.pair, session.user
+    payload = {
+        "access_token": pair.access_token,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+        "refresh_token": pair.refresh_token,
+        "user": {
+            "sub": user.sub,
+            "openid": session.openid,
+            "unionid": session.unionid,
+            "nickname": user.nickname,
+            "avatar_url": user.avatar_url,
+            "phone": user.phone,
+        },
+    }
+    return web.json_response(payload, headers=_NO_STORE)
+
+
+def _str_field(body: dict[str, object], name: str, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"{name} is required and must be a string")
+    return value
+
+
+async def miniprogram_decrypt(request: web.Request) -> web.Response:
+    claims = require_bearer(request)
+    body = await read_json(request)
+    data = await request.app[MINIPROGRAM].decrypt(
+        claims,
+        _str_field(body, "encryptedData") or "",
+        _str_field(body, "iv") or "",
+        _str_field(body, "rawData", required=False),
+        _str_field(body, "signature", required=False),
+    )
+    return web.json_response({"data": data}, headers=_NO_STORE)
+
+
+async def miniprogram_phone(request: web.Request) -> web.Response:
+    claims = require_bearer(request)
+    body = await read_json(request)
+    phone = await request.app[MINIPROGRAM].phone(claims, _str_field(body, "code") or "")
+    return web.json_response(phone, headers=_NO_STORE)
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/auth/wechat/login", pick_flow)
+    r.add_get("/auth/wechat/web/embed.js", embed_js)
+    r.add_get("/auth/wechat/{flow:web|mp}/login", login)
+    r.add_get("/auth/wechat/{flow:web|mp}/callback", callback)
+    r.add_post("/auth/wechat/miniprogram/login", miniprogram_login)
+    r.add_post("/auth/wechat/miniprogram/decrypt", miniprogram_decrypt)
+    r.add_post("/auth/wechat/miniprogram/phone", miniprogram_phone)
