@@ -29,7 +29,7 @@ class SessionIssuer:
         user, created = await self.users.link(identity, profile)
         if created:
             self._metrics.users_created.inc()
-        pair = self.tokens.issue_session(
+        pair = await self.tokens.issue_session(
             user.sub,
             [amr],
             appid=identity.appid,

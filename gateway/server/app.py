@@ -19,6 +19,9 @@ from gateway.server import health
 from gateway.server import metrics as metrics_routes
 from gateway.server.health import Readiness
 from gateway.server import login as login_routes
+from gateway.server import scan as scan_routes
+from gateway.server import tokens as token_routes
+from gateway.server import wellknown
 from gateway.server.keys import (
     CLOCK,
     CONFIG,
@@ -60,10 +63,26 @@ def create_app(
     health.setup_routes(app)
     if config.metrics.enabled and not config.metrics.host:
         metrics_routes.setup_routes(app, config.metrics.path)
+    wellknown.setup_routes(app)
+    token_routes.setup_routes(app)
     login_routes.setup_routes(app)
+    scan_routes.setup(app)
     if config.dev:
         _mount_dev_tools(app)
+    _setup_proxy(app)  # keep last: the proxy's catch-all must be the final route
     return app
+
+
+def _setup_proxy(app: web.Application) -> None:
+    """Forward auth, the dev echo upstream and the reverse proxy (its catch-all goes last)."""
+    from gateway.server import auth, echo, forward_auth, proxy
+
+    config = app[CONFIG]
+    app.cleanup_ctx.append(auth.auth_ctx)
+    forward_auth.setup_routes(app)
+    if config.dev and config.proxy.echo_upstream:
+        echo.setup_routes(app)
+    proxy.setup_routes(app)
 
 
 def _mount_dev_tools(app: web.Application) -> None:

@@ -27,10 +27,15 @@ from gateway.server.keys import CONFIG, MINIPROGRAM, OAUTH
 from gateway.server.session import set_session
 from gateway.wechat.protocol import WXLOGIN_SCRIPT_PATH, WXLOGIN_SCRIPT_URL
 
-__all__ = ["BINDING_COOKIE", "setup_routes"]
+__all__ = ["BINDING_COOKIE", "redirect", "setup_routes"]
 
 BINDING_COOKIE = "wxgate_oauth"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def redirect(location: str) -> web.Response:
+    """A 302 response that handlers can decorate with cookies before returning it."""
+    return web.Response(status=302, headers={"Location": location, **_NO_STORE})
 
 
 def _flow(request: web.Request) -> Flow:
@@ -61,7 +66,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         script = f"{base}{WXLOGIN_SCRIPT_PATH}" if config.dev else WXLOGIN_SCRIPT_URL
         response: web.StreamResponse = login_pages.embed_page(request, script, start.widget)
     else:
-        response = web.HTTPFound(start.redirect_url, headers=_NO_STORE)
+        response = redirect(start.redirect_url)
     if fresh:
         response.set_cookie(
             BINDING_COOKIE, binding, path="/auth/wechat/", httponly=True, samesite="Lax",
@@ -84,7 +89,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
         return login_pages.denied_page(request, exc.retry_url)
     except SnapshotUser as exc:
         return login_pages.snapshot_page(request, exc.retry_url)
-    response = web.HTTPFound(done.return_to, headers=_NO_STORE)
+    response = redirect(done.return_to)
     set_session(response, config, done.access_token, done.refresh_token)
     return response
 
@@ -93,7 +98,7 @@ async def pick_flow(request: web.Request) -> web.StreamResponse:
     """Flow B inside WeChat's browser (User-Agent ``MicroMessenger``), else flow A."""
     in_wechat = "micromessenger" in request.headers.get("User-Agent", "").lower()
     target = request.rel_url.with_path(f"/auth/wechat/{'mp' if in_wechat else 'web'}/login")
-    raise web.HTTPFound(str(target), headers=_NO_STORE)
+    return redirect(str(target))
 
 
 async def embed_js(request: web.Request) -> web.Response:

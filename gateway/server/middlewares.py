@@ -23,13 +23,15 @@ from gateway.errors import GatewayError
 from gateway.logs import request_id_var
 from gateway.server.keys import CONFIG, METRICS
 
-__all__ = ["ROUTE_LABEL", "error_response", "gateway_middleware"]
+__all__ = ["REQUEST_ID", "ROUTE_LABEL", "error_response", "gateway_middleware"]
 
 log = logging.getLogger("gateway.server")
 access_log = logging.getLogger("gateway.access")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
-ROUTE_LABEL = "wxgate.route_label"  # request key a handler may set to name its route for metrics
+# a handler may set ROUTE_LABEL to name its route for metrics (the proxy: its route prefix)
+ROUTE_LABEL = web.RequestKey("route_label", str)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 # aiohttp's own HTTP exceptions → (machine code, description)
 _HTTP_ERRORS: dict[int, tuple[str, str]] = {
@@ -90,7 +92,7 @@ def _render(request: web.Request, exc: BaseException, request_id: str) -> web.St
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _SANE_REQUEST_ID.match(incoming) else secrets.token_hex(16)
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     request_id_var.set(request_id)
     metrics = request.app[METRICS]
     metrics.http_in_flight.inc()
