@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from gateway.metrics import Metrics
 from gateway.tokens.service import TokenPair, TokenService
-from gateway.users import Identity, Profile, UserDirectory
+from gateway.users import Identity, Profile, User, UserDirectory
 
 __all__ = ["SessionIssuer"]
 
@@ -24,8 +24,8 @@ class SessionIssuer:
 
     async def login(
         self, identity: Identity, profile: Profile | None, amr: str
-    ) -> tuple[TokenPair, str]:
-        """The session (token pair) and subject id for ``identity``; creates the user if new."""
+    ) -> tuple[TokenPair, User]:
+        """The session (token pair) and user for ``identity``; creates the user if new."""
         user, created = await self.users.link(identity, profile)
         if created:
             self._metrics.users_created.inc()
@@ -36,4 +36,4 @@ class SessionIssuer:
             openid=identity.openid,
             unionid=identity.unionid or user.unionid,
         )
-        return pair, user.sub
+        return pair, user

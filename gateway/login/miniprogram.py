@@ -93,14 +93,11 @@ class MiniProgramLogin:
         try:
             result = await self._wechat.jscode2session(name, code)
             identity = Identity(name, app.appid, result.openid, result.unionid)
-            pair, sub = await self._sessions.login(identity, None, _AMR)
+            pair, user = await self._sessions.login(identity, None, _AMR)
             await self._keep_session_key(app.appid, result.openid, result.session_key)
-            user = await self._sessions.users.get(sub)
         except GatewayError as exc:
             self._metrics.logins.labels("miniprogram", name, exc.error).inc()
             raise
-        if user is None:  # the user was linked a moment ago; only a concurrent delete could do it
-            raise ServerError("user vanished during login")
         self._metrics.logins.labels("miniprogram", name, "success").inc()
         return MiniProgramSession(pair, user, result.openid, result.unionid)
 

@@ -265,8 +265,10 @@ class OAuthFlows:
             unionid = unionid or info.unionid
             profile = Profile(nickname=info.nickname or None, avatar_url=info.headimgurl or None)
         identity = Identity(name, app.appid, token.openid, unionid)
-        pair, sub = await self._sessions.login(identity, profile, _AMR[flow])
-        return LoginDone(pair.access_token, pair.refresh_token, pair.expires_in, return_to, sub)
+        pair, user = await self._sessions.login(identity, profile, _AMR[flow])
+        return LoginDone(
+            pair.access_token, pair.refresh_token, pair.expires_in, return_to, user.sub
+        )
 
     def _count(self, flow: Flow, app: str, result: str) -> None:
         self._metrics.logins.labels(flow, app, result).inc()

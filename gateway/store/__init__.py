@@ -143,4 +143,4 @@ def create_store(config: StoreConfig, clock: Clock | None = None) -> Store:
         return MemoryStore(clock or SystemClock())
     from gateway.store.redis import RedisStore
 
-    return RedisStore(config)
+    return RedisStore(config, clock)

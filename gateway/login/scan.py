@@ -1,0 +1,320 @@
+"""Flow D, scan-login: the ticket state machine and its waiters (store-agnostic, no web framework).
+
+A PC browser creates a ticket (``create``) bound to it by a random secret whose SHA-256 is
+stored (the raw value lives only in the browser's HttpOnly cookie). A phone scans it
+(``scan``), its user confirms or cancels (``confirm``/``deny``), and the PC that created it
+turns the confirmed ticket into a session (``redeem``), exactly once. States and ids:
+``scan_ticket``; waiters: ``scan_hub``. Reference §0 (flow D), §2.14 and §6.12.
+
+Every transition is one atomic ``Store.transition`` from the state just read, with the
+ticket's ``expires_at`` checked in the same step and the new record published on the ticket's
+channel, so concurrent phones, redeems and expiry timers cannot both win. Rules:
+
+- ``scan``: pending → scanned; the first scan extends ``expires_at`` to at least
+  ``now + scan_extend`` (once: there is only one scan). A scan carries the scanner's identity
+  when known (mini-program, or a phone that already has a session) and then binds the ticket
+  to that subject; the WeChat browser scans anonymously before logging in (flow B).
+- ``confirm``: scanned → confirmed, storing the confirming subject and WeChat identity.
+  Confirming a pending ticket, a second confirmation, or a confirmation by another subject
+  than the one bound at scan time is a ``TicketConflict`` (409).
+- ``deny``: pending|scanned → denied (same subject rule).
+- ``redeem``: confirmed → redeemed for the browser holding the secret (else AccessDenied, 403).
+- ``expire``: a live ticket past ``expires_at`` → expired (records what the clock decided).
+
+Records outlive their expiry by ``GRACE`` seconds so late waiters learn ``expired`` rather
+than "not found".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from gateway.clock import Clock
+from gateway.config import ScanConfig
+from gateway.errors import AccessDenied, Conflict, NotFound, RateLimited
+from gateway.login.scan_hub import Waiter, WaiterHub
+from gateway.login.scan_ticket import (
+    CONFIRMED,
+    DENIED,
+    EXPIRED,
+    LIVE_STATES,
+    PENDING,
+    REDEEMED,
+    SCANNED,
+    Identity,
+    Ticket,
+    browser_summary,
+    is_ticket_id,
+    new_ticket_id,
+    ticket_channel,
+    ticket_key,
+)
+from gateway.metrics import Metrics
+from gateway.store import Store
+
+if TYPE_CHECKING:
+    from gateway.tokens.refresh import TokenPair
+
+__all__ = [
+    "GRACE",
+    "SCAN_AMR",
+    "Identity",
+    "NewTicket",
+    "Redeemed",
+    "ScanLogin",
+    "SessionStarter",
+    "Ticket",
+    "TicketConflict",
+]
+
+GRACE = 600.0
+SCAN_AMR = "wechat_scan"
+RATE_WINDOW = 60.0
+
+
+class TicketConflict(Conflict):
+    """409: the ticket is not in a state that allows this (``state`` says which it is in), or
+    (``other_subject``) another account scanned it."""
+
+    def __init__(self, state: str, *, other_subject: bool = False) -> None:
+        text = "another account scanned this ticket" if other_subject else f"the ticket is {state}"
+        super().__init__(text)
+        self.state = state
+        self.other_subject = other_subject
+
+
+class SessionStarter(Protocol):
+    """What ``redeem`` needs from the token service."""
+
+    async def issue_session(
+        self,
+        sub: str,
+        amr: list[str] | tuple[str, ...],
+        *,
+        appid: str | None = None,
+        openid: str | None = None,
+        unionid: str | None = None,
+        scope: str | None = None,
+    ) -> TokenPair: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewTicket:
+    """A created ticket and the binding secret for the creating browser's cookie."""
+
+    ticket: Ticket
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"NewTicket({self.ticket.id})"
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    """The session a redeemed ticket opened, and where the browser asked to go."""
+
+    tokens: TokenPair
+    identity: Identity
+    return_to: str | None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _ts(value: float) -> str:
+    return f"{value:.6f}"
+
+
+class ScanLogin:
+    """The scan-login service of one process (see module doc)."""
+
+    def __init__(self, store: Store, config: ScanConfig, clock: Clock, metrics: Metrics) -> None:
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._metrics = metrics
+        self.hub = WaiterHub(store, clock, metrics, load=self.load, on_expire=self.expire,
+                             max_waiters=config.max_waiters_per_ticket)  # fmt: skip
+
+    @property
+    def config(self) -> ScanConfig:
+        return self._config
+
+    async def close(self) -> None:
+        """Stop every waiter and release every subscription."""
+        await self.hub.close()
+
+    def watch(self, ticket_id: str, transport: str) -> Waiter:
+        """A waiter (async context manager) on the ticket; NotFound for a malformed id."""
+        if not is_ticket_id(ticket_id):
+            raise NotFound("no such ticket")
+        return self.hub.watch(ticket_id, transport)
+
+    # -- PC side ------------------------------------------------------------------------
+
+    async def check_rate(self, client: str) -> None:
+        """Fixed one-minute window per client address; RateLimited (429) past the limit."""
+        key = f"scan:rate:{client}"
+        count = await self._store.incr(key, RATE_WINDOW)
+        if count > self._config.create_rate_per_minute:
+            left = await self._store.ttl(key)
+            raise RateLimited(
+                "too many login QR codes requested; wait a little",
+                retry_after=max(1, math.ceil(left if left is not None else RATE_WINDOW)),
+            )
+
+    async def create(self, *, pc_ip: str, user_agent: str, return_to: str | None) -> NewTicket:
+        """A new pending ticket; the secret goes into the creating browser's cookie only."""
+        now = self._clock.time()
+        secret = secrets.token_urlsafe(32)
+        fields = {
+            "state": PENDING, "created_at": _ts(now), "at": _ts(now),
+            "expires_at": _ts(now + self._config.ticket_ttl), "bind": _hash(secret),
+            "csrf": secrets.token_urlsafe(32), "pc_ip": pc_ip[:64],
+            "pc_browser": browser_summary(user_agent[:512]), "return_to": return_to or "",
+        }  # fmt: skip
+        while True:
+            ticket_id = new_ticket_id()
+            ttl = self._config.ticket_ttl + GRACE
+            if await self._store.create_record(ticket_key(ticket_id), fields, ttl):
+                break  # a collision of 130 random bits: only in theory
+        self._metrics.scan_tickets.labels("created").inc()
+        return NewTicket(Ticket(ticket_id, fields), secret)
+
+    async def redeem(self, ticket_id: str, secret: str | None, issuer: SessionStarter) -> Redeemed:
+        """Turn the confirmed ticket into a session, once, for the browser that created it."""
+        ticket = await self.get(ticket_id)
+        if not secret or not hmac.compare_digest(_hash(secret), ticket.field("bind")):
+            raise AccessDenied("this browser did not create the ticket")
+        moved = await self._move(ticket, (CONFIRMED,), REDEEMED, {}, ttl=GRACE)
+        self._metrics.scan_tickets.labels("redeemed").inc()
+        identity = moved.confirmed_identity()
+        tokens = await issuer.issue_session(
+            identity.sub, [SCAN_AMR],
+            appid=identity.appid, openid=identity.openid, unionid=identity.unionid,
+        )  # fmt: skip
+        return Redeemed(tokens, identity, moved.field("return_to") or None)
+
+    # -- phone side ---------------------------------------------------------------------
+
+    async def scan(self, ticket_id: str, scanner: Identity | None) -> Ticket:
+        """pending → scanned (idempotent for the same phone); see module doc."""
+        ticket = await self.get(ticket_id)
+        if ticket.effective_state(self._clock.time()) == SCANNED:
+            self._check_subject(ticket, scanner)
+            return ticket
+        now = self._clock.time()
+        expires_at = max(ticket.expires_at, now + self._config.scan_extend)
+        fields = {"scanned_at": _ts(now), "scanned_by": scanner.sub if scanner else "",
+                  "expires_at": _ts(expires_at)}  # fmt: skip
+        moved = await self._move(ticket, (PENDING,), SCANNED, fields, ttl=expires_at - now + GRACE)
+        self._metrics.scan_tickets.labels("scanned").inc()
+        self._metrics.scan_time_to_scan.observe(max(0.0, now - ticket.created_at))
+        return moved
+
+    async def confirm(self, ticket_id: str, who: Identity) -> Ticket:
+        """scanned → confirmed by ``who``; TicketConflict otherwise (see module doc)."""
+        ticket = await self.get(ticket_id)
+        self._check_subject(ticket, who)
+        fields = {
+            "confirmed_at": _ts(self._clock.time()), "sub": who.sub, "amr": " ".join(who.amr),
+            "appid": who.appid or "", "openid": who.openid or "", "unionid": who.unionid or "",
+        }  # fmt: skip
+        moved = await self._move(ticket, (SCANNED,), CONFIRMED, fields)
+        self._metrics.scan_tickets.labels("confirmed").inc()
+        scanned_at = float(ticket.field("scanned_at") or ticket.created_at)
+        self._metrics.scan_time_to_confirm.observe(max(0.0, self._clock.time() - scanned_at))
+        return moved
+
+    async def deny(self, ticket_id: str, who: Identity | None) -> Ticket:
+        """pending|scanned → denied (the phone's user cancelled)."""
+        ticket = await self.get(ticket_id)
+        self._check_subject(ticket, who)
+        fields = {"denied_at": _ts(self._clock.time())}
+        moved = await self._move(ticket, (PENDING, SCANNED), DENIED, fields, ttl=GRACE)
+        self._metrics.scan_tickets.labels("denied").inc()
+        return moved
+
+    def csrf_token(self, ticket: Ticket, sid: str) -> str:
+        """The confirm page's CSRF token: HMAC of the ticket and the phone's session id, keyed
+        by a per-ticket secret kept in the record (so any replica can check it)."""
+        key = ticket.field("csrf").encode()
+        mac = hmac.new(key, f"scan-confirm|{ticket.id}|{sid}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+    def check_csrf(self, ticket: Ticket, sid: str, token: str | None) -> None:
+        """AccessDenied (403) unless ``token`` is this ticket's token for session ``sid``."""
+        if not token or not hmac.compare_digest(self.csrf_token(ticket, sid), token):
+            raise AccessDenied("missing or invalid CSRF token; reload the page")
+
+    # -- reading and expiry -------------------------------------------------------------
+
+    async def load(self, ticket_id: str) -> Ticket | None:
+        """The ticket, or None when unknown or gone."""
+        if not is_ticket_id(ticket_id):
+            return None
+        record = await self._store.get_record(ticket_key(ticket_id))
+        return None if record is None else Ticket(ticket_id, record)
+
+    async def get(self, ticket_id: str) -> Ticket:
+        """The ticket; NotFound when unknown or gone."""
+        ticket = await self.load(ticket_id)
+        if ticket is None:
+            raise NotFound("no such ticket (unknown, or expired long ago)")
+        return ticket
+
+    async def expire(self, ticket_id: str) -> Ticket | None:
+        """Record the expiry of a live ticket past ``expires_at``; the ticket as it stands."""
+        ticket = await self.load(ticket_id)
+        if ticket is None or ticket.effective_state(self._clock.time()) != EXPIRED:
+            return ticket
+        if ticket.state == EXPIRED:
+            return ticket
+        result = await self._store.transition(
+            ticket_key(ticket_id), from_states=(ticket.state,), to_state=EXPIRED,
+            fields={"at": _ts(self._clock.time())}, ttl=GRACE, channel=ticket_channel(ticket_id),
+        )  # fmt: skip
+        if result.ok:
+            self._metrics.scan_tickets.labels("expired").inc()
+        return None if result.record is None else Ticket(ticket_id, result.record)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _check_subject(self, ticket: Ticket, who: Identity | None) -> None:
+        bound = ticket.field("scanned_by")
+        if bound and who is not None and who.sub != bound:
+            raise TicketConflict(ticket.state, other_subject=True)
+
+    async def _move(
+        self,
+        ticket: Ticket,
+        allowed: Collection[str],
+        to_state: str,
+        fields: dict[str, str],
+        ttl: float | None = None,
+    ) -> Ticket:
+        """One atomic transition from the state just read (which must be in ``allowed``)."""
+        now = self._clock.time()
+        state = ticket.effective_state(now)
+        if state not in allowed:
+            if state == EXPIRED and ticket.state in LIVE_STATES:
+                await self.expire(ticket.id)
+            raise TicketConflict(state)
+        result = await self._store.transition(
+            ticket_key(ticket.id), from_states=(ticket.state,), to_state=to_state,
+            fields={**fields, "at": _ts(now)}, ttl=ttl, unexpired_at=now,
+            channel=ticket_channel(ticket.id),
+        )  # fmt: skip
+        if result.ok and result.record is not None:
+            return Ticket(ticket.id, result.record)
+        if result.record is None:
+            raise NotFound("no such ticket (unknown, or expired long ago)")
+        raise TicketConflict(Ticket(ticket.id, result.record).effective_state(now))
