@@ -1,0 +1,32 @@
+"""A local imitation of the WeChat login APIs (reference §5) for dev mode, tests and benchmarks.
+
+Same paths, parameters, JSON fields and quirks as WeChat; state in memory; an injectable clock;
+fault injection and helpers (``wx.login`` codes, phone-button codes) through the ``Simulator``
+object or the HTTP control API (``gateway.simulator.control``).
+"""
+
+from gateway.simulator.app import (
+    SIMULATOR,
+    SimAccessLogger,
+    apps_from_config,
+    build_app,
+    create_simulator,
+    run_simulator,
+)
+from gateway.simulator.core import Simulator
+from gateway.simulator.faults import Fault
+from gateway.simulator.model import SimApp, SimError, SimOptions
+
+__all__ = [
+    "SIMULATOR",
+    "Fault",
+    "SimAccessLogger",
+    "SimApp",
+    "SimError",
+    "SimOptions",
+    "Simulator",
+    "apps_from_config",
+    "build_app",
+    "create_simulator",
+    "run_simulator",
+]

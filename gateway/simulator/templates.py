@@ -1,0 +1,78 @@
+"""HTML and JavaScript of the simulated pages (``str.format`` templates; braces doubled)."""
+
+from __future__ import annotations
+
+__all__ = ["CONSENT_PAGE", "MESSAGE_PAGE", "WXLOGIN_JS"]
+
+_STYLE = """<style>
+body {{ font-family: system-ui, sans-serif; max-width: 26rem; margin: 2rem auto; padding: 1rem;
+  color: #222; background: #f2f2f2; }}
+.phone {{ background: #fff; border-radius: 1rem; padding: 1.5rem; box-shadow: 0 2px 8px #0002; }}
+h1 {{ font-size: 1.2rem; }} .muted {{ color: #777; font-size: .85rem; }}
+input[type=text] {{ width: 100%; padding: .5rem; margin: .5rem 0 1rem; box-sizing: border-box; }}
+button {{ padding: .6rem 1rem; margin: .2rem; border-radius: .4rem; border: 1px solid #aaa; }}
+#sim-allow {{ background: #07c160; color: #fff; border-color: #07c160; }}
+</style>"""
+
+CONSENT_PAGE = (
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Simulated WeChat authorization</title>"""
+    + _STYLE
+    + """</head>
+<body><div class="phone">
+<h1>Simulated WeChat</h1>
+<p>App <code>{appid}</code> asks for <code>{scope}</code>.</p>
+<p class="muted">This page stands in for the phone: choose who is holding it.</p>
+<form method="post" action="{action}">
+{hidden}
+<label for="sim-user">WeChat user</label>
+<input type="text" id="sim-user" name="sim_user" value="{user}" autocomplete="off">
+<button type="submit" id="sim-allow" name="sim_action" value="allow">Allow</button>
+<button type="submit" id="sim-deny" name="sim_action" value="deny">Deny</button>
+<button type="submit" id="sim-deny-page" name="sim_action" value="deny_page">
+Deny (no redirect)</button>
+</form>
+</div></body></html>
+"""
+)
+
+MESSAGE_PAGE = (
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>"""
+    + _STYLE
+    + """</head>
+<body><div class="phone"><h1>{title}</h1><p id="sim-message">{text}</p></div></body></html>
+"""
+)
+
+# Stand-in for WeChat's wxLogin.js (reference §2.2): the same options, the same iframe
+# parameters, and the same quirk (redirect_uri is concatenated raw, so callers must encode it).
+WXLOGIN_JS = r"""(function () {
+  var script = document.currentScript;
+  var path = /\/connect\/zh_CN\/htmledition\/js\/wxLogin\.js.*$/;
+  var base = script ? script.src.replace(path, "") : "";
+  window.WxLogin = function (o) {
+    var selfRedirect = "default";
+    if (o.self_redirect === true) { selfRedirect = "true"; }
+    else if (o.self_redirect === false) { selfRedirect = "false"; }
+    var src = base + "/connect/qrconnect?appid=" + o.appid + "&scope=" + o.scope +
+      "&redirect_uri=" + o.redirect_uri + "&state=" + o.state +
+      "&login_type=jssdk&self_redirect=" + selfRedirect +
+      "&styletype=" + (o.styletype || "") + "&sizetype=" + (o.sizetype || "") +
+      "&bgcolor=" + (o.bgcolor || "") + "&rst=" + (o.rst || "");
+    if (o.style) { src += "&style=" + o.style; }
+    if (o.href) { src += "&href=" + o.href; }
+    var frame = document.createElement("iframe");
+    frame.src = src;
+    frame.frameBorder = "0";
+    frame.scrolling = "no";
+    frame.width = "300px";
+    frame.height = "400px";
+    var el = document.getElementById(o.id);
+    el.innerHTML = "";
+    el.appendChild(frame);
+  };
+})();
+"""

@@ -1,0 +1,99 @@
+"""Browser-facing WeChat URLs: QR login, official-account authorization, wxLogin.js options.
+
+Pure functions (reference §2.1-§2.3); re-exported by ``gateway.wechat.protocol``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import quote, urlencode
+
+__all__ = [
+    "WXLOGIN_SCRIPT_PATH",
+    "WXLOGIN_SCRIPT_URL",
+    "authorize_url",
+    "check_state",
+    "qrconnect_url",
+    "widget_params",
+]
+
+# reference §2.2; the simulator serves a stand-in at the same path under its own base.
+WXLOGIN_SCRIPT_PATH = "/connect/zh_CN/htmledition/js/wxLogin.js"
+WXLOGIN_SCRIPT_URL = "https://res.wx.qq.com" + WXLOGIN_SCRIPT_PATH
+
+_STATE_RE = re.compile(r"[A-Za-z0-9]{1,128}")  # §2.3, §6.8
+
+
+def check_state(state: str) -> str:
+    """``state`` if it is ``[A-Za-z0-9]{1,128}`` (reference §2.1, §2.3), else ValueError."""
+    if not _STATE_RE.fullmatch(state):
+        raise ValueError("state must be 1-128 characters [A-Za-z0-9]")
+    return state
+
+
+def _query(params: list[tuple[str, str]]) -> str:
+    # Encode exactly once, redirect_uri included (reference §2.1, §6.9).
+    return urlencode(params, quote_via=quote, safe="")
+
+
+def qrconnect_url(
+    open_base: str, appid: str, redirect_uri: str, state: str, *, lang: str | None = None
+) -> str:
+    """Website QR login page (reference §2.1), ending in ``#wechat_redirect``."""
+    params = [("appid", appid), ("redirect_uri", redirect_uri), ("response_type", "code")]
+    params += [("scope", "snsapi_login"), ("state", check_state(state))]
+    if lang:
+        params.append(("lang", lang))
+    return f"{open_base.rstrip('/')}/connect/qrconnect?{_query(params)}#wechat_redirect"
+
+
+def authorize_url(
+    open_base: str,
+    appid: str,
+    redirect_uri: str,
+    scope: Literal["snsapi_base", "snsapi_userinfo"],
+    state: str,
+    *,
+    force_popup: bool = False,
+) -> str:
+    """Official-account web authorization (reference §2.3), ending in ``#wechat_redirect``."""
+    params = [("appid", appid), ("redirect_uri", redirect_uri), ("response_type", "code")]
+    params += [("scope", scope), ("state", check_state(state))]
+    if force_popup:
+        params.append(("forcePopup", "true"))
+    return f"{open_base.rstrip('/')}/connect/oauth2/authorize?{_query(params)}#wechat_redirect"
+
+
+def widget_params(
+    container_id: str,
+    appid: str,
+    redirect_uri: str,
+    state: str,
+    *,
+    self_redirect: bool = False,
+    style: Literal["black", "white"] = "black",
+    href: str = "",
+    stylelite: bool = False,
+    fast_login: bool = True,
+) -> dict[str, str | bool | int]:
+    """Options for ``new WxLogin({...})`` (reference §2.2).
+
+    ``redirect_uri`` is URL-encoded here because wxLogin.js concatenates it raw.
+    """
+    params: dict[str, str | bool | int] = {
+        "self_redirect": self_redirect,
+        "id": container_id,
+        "appid": appid,
+        "scope": "snsapi_login",
+        "redirect_uri": quote(redirect_uri, safe=""),
+        "state": check_state(state),
+        "style": style,
+    }
+    if href:
+        params["href"] = href
+    if stylelite:
+        params["stylelite"] = 1
+    if not fast_login:
+        params["fast_login"] = 0
+    return params
