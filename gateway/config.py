@@ -655,9 +655,7 @@ def _validate_proxy(p: ProxyConfig, dev: bool) -> list[str]:
         up = urlsplit(route.upstream)
         is_echo = dev and p.echo_upstream and route.upstream == "echo"
         if (up.scheme not in ("http", "https") or not up.netloc) and not is_echo:
-            problems.append(
-                f"{where}.upstream: must be an http(s) URL ('echo' only in dev mode)"
-            )
+            problems.append(f"{where}.upstream: must be an http(s) URL ('echo' only in dev mode)")
         if route.timeout <= 0:
             problems.append(f"{where}.timeout: must be positive")
     for name in ("subject_header", "openid_header", "unionid_header", "appid_header"):

@@ -26,7 +26,7 @@ from gateway.errors import (
 )
 from gateway.login.identity import SessionIssuer
 from gateway.metrics import Metrics
-from gateway.sealed import SealError, Sealer
+from gateway.sealed import Sealer, SealError
 from gateway.store import Store
 from gateway.tokens.claims import AccessClaims
 from gateway.tokens.service import TokenPair

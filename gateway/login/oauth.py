@@ -145,7 +145,9 @@ class OAuthFlows:
             url = qrconnect_url(base, app.appid, redirect_uri, state)
             widget = widget_params("wxgate-qr", app.appid, redirect_uri, state) if embed else None
             return LoginStart(url, state, widget)
-        scope = "snsapi_base" if app.scope == "snsapi_base" else "snsapi_userinfo"
+        scope: Literal["snsapi_base", "snsapi_userinfo"] = (
+            "snsapi_base" if app.scope == "snsapi_base" else "snsapi_userinfo"
+        )
         url = authorize_url(base, app.appid, redirect_uri, scope, state, force_popup=force_popup)
         return LoginStart(url, state)
 

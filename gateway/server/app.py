@@ -15,13 +15,12 @@ from aiohttp import web
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.metrics import Metrics
-from gateway.server import health
-from gateway.server import metrics as metrics_routes
-from gateway.server.health import Readiness
+from gateway.server import health, wellknown
 from gateway.server import login as login_routes
+from gateway.server import metrics as metrics_routes
 from gateway.server import scan as scan_routes
 from gateway.server import tokens as token_routes
-from gateway.server import wellknown
+from gateway.server.health import Readiness
 from gateway.server.keys import (
     CLOCK,
     CONFIG,

@@ -14,7 +14,7 @@ __all__ = ["bearer_token", "require_bearer", "require_bearer_or_session"]
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="wxgate", error="invalid_token"'}
 
 
-def bearer_token(request: web.BaseRequest) -> str | None:
+def bearer_token(request: web.Request) -> str | None:
     """The token of ``Authorization: Bearer <token>`` (scheme case-insensitive), or None."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -23,7 +23,7 @@ def bearer_token(request: web.BaseRequest) -> str | None:
     return token.strip() or None
 
 
-def _verify(request: web.BaseRequest, token: str | None) -> AccessClaims:
+def _verify(request: web.Request, token: str | None) -> AccessClaims:
     if not token:
         raise InvalidToken(
             "a bearer token is required", headers={"WWW-Authenticate": 'Bearer realm="wxgate"'}
@@ -35,12 +35,12 @@ def _verify(request: web.BaseRequest, token: str | None) -> AccessClaims:
         raise
 
 
-def require_bearer(request: web.BaseRequest) -> AccessClaims:
+def require_bearer(request: web.Request) -> AccessClaims:
     """The verified claims of the request's bearer token; 401 ``invalid_token`` otherwise."""
     return _verify(request, bearer_token(request))
 
 
-def require_bearer_or_session(request: web.BaseRequest) -> AccessClaims:
+def require_bearer_or_session(request: web.Request) -> AccessClaims:
     """Like ``require_bearer`` but also accepts the session cookie's access token."""
     token = bearer_token(request)
     if token is None:

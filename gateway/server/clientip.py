@@ -27,13 +27,13 @@ def _in(addr: str, networks: tuple[Network, ...]) -> bool:
     return any(ip in net for net in networks)
 
 
-def is_trusted_peer(request: web.BaseRequest) -> bool:
+def is_trusted_peer(request: web.Request) -> bool:
     """True when the direct peer is a configured trusted proxy."""
     networks = trusted_networks(request.app[CONFIG].server.trusted_proxies)
     return bool(networks) and _in(request.remote or "", networks)
 
 
-def client_ip(request: web.BaseRequest) -> str:
+def client_ip(request: web.Request) -> str:
     """The originating client: the peer, or the rightmost untrusted X-Forwarded-For hop."""
     peer = request.remote or "unknown"
     networks = trusted_networks(request.app[CONFIG].server.trusted_proxies)

@@ -45,7 +45,9 @@ def _retry(url: str, label: str) -> str:
 def denied_page(request: web.BaseRequest, retry_url: str) -> web.Response:
     """The user refused on WeChat's page (reference §2.1 refusal)."""
     if _zh(request):
-        return _page(request, "登录已取消", "你在微信中拒绝了授权。", _retry(retry_url, "重新登录"), 403)
+        return _page(
+            request, "登录已取消", "你在微信中拒绝了授权。", _retry(retry_url, "重新登录"), 403
+        )
     text = "You declined the authorization in WeChat."
     return _page(request, "Login cancelled", text, _retry(retry_url, "Try again"), 403)
 
@@ -78,7 +80,8 @@ def embed_page(
     resp = _page(request, title, text, body, 200)
     origin = script_url.split("/connect/")[0]
     resp.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'self' {origin}; frame-src {origin} https://open.weixin.qq.com; "
+        f"default-src 'none'; script-src 'self' {origin}; "
+        f"frame-src {origin} https://open.weixin.qq.com; "
         "style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'"
     )
     return resp

@@ -52,7 +52,7 @@ rate_limit_per_minute = 100000000
 
 def sign_ops_on_core(core: int) -> float:
     code = "from tests.bench.common import rsa_sign_ops; print(rsa_sign_ops(2.0))"
-    out = subprocess.run(  # noqa: S603 (our own interpreter)
+    out = subprocess.run(
         pinned([PYTHON, "-c", code], core), capture_output=True, text=True, check=True
     )
     return float(out.stdout.strip())
@@ -79,7 +79,9 @@ async def run_logins(base: str, codes: list[str], concurrency: int) -> dict[str,
             nonlocal failures
             while queue:
                 code = queue.pop()
-                async with s.post(f"{base}/auth/wechat/miniprogram/login", json={"code": code}) as r:
+                async with s.post(
+                    f"{base}/auth/wechat/miniprogram/login", json={"code": code}
+                ) as r:
                     await r.read()
                     failures += r.status != 200
 
@@ -96,7 +98,7 @@ async def bench(logins: int, concurrency: int) -> dict[str, Any]:
         sim = f"http://127.0.0.1:{sim_port}"
         cfg = Path(tmp) / "gateway.toml"
         cfg.write_text(CONFIG.format(port=port, data=f"{tmp}/var", sim=sim, appid=MINI_APPID))
-        subprocess.run([*WXGATE, "keys", "generate", "--config", str(cfg)],  # noqa: S603
+        subprocess.run([*WXGATE, "keys", "generate", "--config", str(cfg)],
                        check=True, capture_output=True)  # fmt: skip
         sign_before = sign_ops_on_core(0)
         with (

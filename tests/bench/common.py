@@ -43,7 +43,7 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 (loopback only)
+            with urllib.request.urlopen(url, timeout=1) as r:
                 if r.status < 500:
                     return
         except OSError:
@@ -57,7 +57,7 @@ class Proc:
     def __init__(self, cmd: Sequence[str], *, env: dict[str, str] | None = None,
                  cwd: Path | None = None, core: int | None = None) -> None:  # fmt: skip
         self.log = open(os.devnull, "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(  # noqa: S603 (our own commands)
+        self.proc = subprocess.Popen(
             pinned(cmd, core), env={**os.environ, **(env or {})}, cwd=cwd,
             stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip

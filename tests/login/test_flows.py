@@ -50,7 +50,7 @@ async def browser_login(gw: Gateway, browser: aiohttp.ClientSession, flow: str, 
 
 
 async def mini_login(gw: Gateway, user: str, app: str | None = None) -> dict:  # type: ignore[type-arg]
-    code = (await gw.sim("POST", "/dev/js_code", json={"appid": "wx00000000000000c3", "user": user}))
+    code = await gw.sim("POST", "/dev/js_code", json={"appid": "wx00000000000000c3", "user": user})
     body = {"code": code["code"]} | ({"app": app} if app else {})
     async with aiohttp.ClientSession() as s:
         r = await s.post(f"{gw.base}/auth/wechat/miniprogram/login", json=body)
@@ -91,7 +91,9 @@ async def test_flow_a_website_qr(gateway: Gateway) -> None:
 
 async def test_flow_b_official_account_by_user_agent(gateway: Gateway) -> None:
     async with gateway.browser(WECHAT_UA) as phone:
-        r = await phone.get(f"{gateway.base}/auth/wechat/login?return_to=/demo/", allow_redirects=False)
+        r = await phone.get(
+            f"{gateway.base}/auth/wechat/login?return_to=/demo/", allow_redirects=False
+        )
         assert r.status == 302 and r.headers["Location"].startswith("/auth/wechat/mp/login")
         cookie = await browser_login(gateway, phone, "mp", "bob")
     claims = await verify_with_pyjwt(gateway, cookie.split("~")[0])
@@ -187,7 +189,9 @@ async def test_rate_limited_upstream_is_429(gateway: Gateway) -> None:
         "POST", "/sim/faults",
         json={"api": "sns/jscode2session", "kind": "errcode", "errcode": 45011, "times": 1},
     )  # fmt: skip
-    code = await gateway.sim("POST", "/dev/js_code", json={"appid": "wx00000000000000c3", "user": "h"})
+    code = await gateway.sim(
+        "POST", "/dev/js_code", json={"appid": "wx00000000000000c3", "user": "h"}
+    )
     async with aiohttp.ClientSession() as s:
         r = await s.post(f"{gateway.base}/auth/wechat/miniprogram/login", json=code)
         assert r.status == 429 and r.headers["Retry-After"] == "60"
@@ -213,7 +217,9 @@ async def test_wechat_timeout_is_503_within_budget(tmp_path: Path) -> None:
             "POST", "/sim/faults",
             json={"api": "sns/jscode2session", "kind": "latency", "seconds": 3, "times": 5},
         )  # fmt: skip
-        code = await gw.sim("POST", "/dev/js_code", json={"appid": "wx00000000000000c3", "user": "j"})
+        code = await gw.sim(
+            "POST", "/dev/js_code", json={"appid": "wx00000000000000c3", "user": "j"}
+        )
         async with aiohttp.ClientSession() as s:
             started = time.monotonic()
             r = await s.post(f"{gw.base}/auth/wechat/miniprogram/login", json=code)
@@ -244,15 +250,17 @@ async def test_logs_of_full_flows_hold_no_secret(tmp_path: Path) -> None:
     gw, server = await start_gateway(tmp_path)
     try:
         async with gw.browser(BROWSER_UA) as browser:
-            callback = await follow_wechat(browser, f"{gw.base}/auth/wechat/web/login", "lu", "allow")
+            callback = await follow_wechat(
+                browser, f"{gw.base}/auth/wechat/web/login", "lu", "allow"
+            )
             code = parse_qs(urlsplit(callback).query)["code"][0]
             r = await browser.get(callback, allow_redirects=False)
             cookie = r.cookies["wxgate_session"].value
         mini = await mini_login(gw, "lu")
         session_key = gw.simulator.mini.session_key("wx00000000000000c3", "lu")
         async with aiohttp.ClientSession() as s:
-            await s.post(f"{gw.base}/auth/token",
-                         data={"grant_type": "refresh_token", "refresh_token": mini["refresh_token"]})  # fmt: skip
+            form = {"grant_type": "refresh_token", "refresh_token": mini["refresh_token"]}
+            await s.post(f"{gw.base}/auth/token", data=form)
     finally:
         await server.close()
         logging.getLogger().removeHandler(handler)
