@@ -124,9 +124,11 @@ def _keys(args: argparse.Namespace) -> int:
     config = load(args)
     configure_logging(config.logging.level, sys.stderr)
     if args.keys_verb == "generate":
-        print(admin.keys_generate(config))
+        row = admin.keys_generate(config)
+        print(f"generated {row.alg} key {row.kid} ({row.state}) in {config.keys_dir}")
     elif args.keys_verb == "rotate":
-        print(admin.keys_rotate(config))
+        row = admin.keys_rotate(config)
+        print(f"staged {row.alg} key {row.kid}: published now, signs from {row.activates_iso}")
     else:
         rows = admin.keys_list(config)
         print(f"{'KID':<45} {'ALG':<6} {'STATE':<8} CREATED")
