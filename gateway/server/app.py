@@ -92,7 +92,8 @@ def _mount_dev_tools(app: web.Application) -> None:
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    store = create_store(app[CONFIG].store, app[CLOCK])
+    errors = app[METRICS].store_errors
+    store = create_store(app[CONFIG].store, app[CLOCK], lambda op: errors.labels(op).inc())
     app[STORE] = store
     app[READINESS].add("store", store.ping)
     try:

@@ -11,7 +11,7 @@ prefix; the backend adds it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -135,12 +135,16 @@ class Store(Protocol):
         ...
 
 
-def create_store(config: StoreConfig, clock: Clock | None = None) -> Store:
-    """The backend named by ``config.url``."""
+def create_store(
+    config: StoreConfig,
+    clock: Clock | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> Store:
+    """The backend named by ``config.url``; ``on_error(op)`` is told of each failed operation."""
     if config.url.startswith("memory:"):
         from gateway.store.memory import MemoryStore
 
         return MemoryStore(clock or SystemClock())
     from gateway.store.redis import RedisStore
 
-    return RedisStore(config, clock)
+    return RedisStore(config, clock, on_error)

@@ -14,6 +14,7 @@ subscriber code (``_redis_pubsub``) and the scripts' replies are written for RES
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
@@ -46,8 +47,14 @@ class RedisStore:
     their own clock; TTLs are relative and use the server's clock.
     """
 
-    def __init__(self, config: StoreConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: StoreConfig,
+        clock: Clock | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self._prefix = config.prefix
+        self._on_error = on_error or (lambda op: None)
         self._clock = clock or SystemClock()
         # Blocking: a burst larger than the pool waits up to command_timeout for a connection
         # instead of failing at once.
@@ -88,14 +95,18 @@ class RedisStore:
         Returns Any: redis-py types replies as ``bytes | str``; with ``decode_responses``
         they are ``str``, and each caller states the type it receives.
         """
-        try:
-            return await command()
-        except RedisConnectionError as exc:
-            if not retry:
-                raise StoreUnavailable() from exc
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable() from exc
-        return await self._call(command)
+        for attempt in range(2 if retry else 1):
+            try:
+                return await command()
+            except RedisConnectionError as exc:
+                if attempt + 1 < (2 if retry else 1):
+                    continue
+                error: Exception = exc
+            except (RedisError, OSError) as exc:
+                error = exc
+            self._on_error(sys._getframe(1).f_code.co_name)  # the Store method names the op
+            raise StoreUnavailable() from error
+        raise AssertionError("unreachable")
 
     # -- values and counters ------------------------------------------------------------
 
