@@ -1,0 +1,71 @@
+"""Backend choice and backend-specific settings (the shared behaviour is in test_contract.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.clock import ManualClock
+from gateway.config import UsersConfig
+from gateway.users import (
+    Identity,
+    create_user_directory,
+    open_user_directory,
+    sqlite_path,
+)
+from gateway.users.postgres import PostgresUserDirectory
+from gateway.users.sqlite import SqliteUserDirectory
+
+
+def test_sqlite_path_forms(tmp_path: Path) -> None:
+    assert sqlite_path("", tmp_path) == tmp_path / "users.db"
+    assert sqlite_path("sqlite:///var/u.db", tmp_path) == Path("var/u.db")
+    assert sqlite_path("sqlite:////srv/wxgate/u.db", tmp_path) == Path("/srv/wxgate/u.db")
+    for bad in ("sqlite://host/u.db", "sqlite:///", "mysql:///u.db"):
+        with pytest.raises(ValueError):
+            sqlite_path(bad, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("", SqliteUserDirectory),
+        ("sqlite:///users.db", SqliteUserDirectory),
+        ("postgresql://wxgate@127.0.0.1:5432/wxgate", PostgresUserDirectory),
+        ("postgres://wxgate@127.0.0.1:5432/wxgate", PostgresUserDirectory),
+    ],
+)
+def test_factory_picks_the_backend_without_io(tmp_path: Path, url: str, kind: type) -> None:
+    directory = create_user_directory(UsersConfig(url=url), tmp_path / "data", ManualClock())
+    assert isinstance(directory, kind)
+    assert not (tmp_path / "data").exists()
+
+
+async def test_embedded_default_is_a_wal_file_in_the_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    users = await open_user_directory(UsersConfig(), data_dir, ManualClock())
+    try:
+        await users.link(Identity("web", "wx00000000000000a1", "o_1"))
+    finally:
+        await users.close()
+    conn = sqlite3.connect(data_dir / "users.db")
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT COUNT(*) FROM identities").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
+async def test_sqlite_enforces_foreign_keys(tmp_path: Path) -> None:
+    users = await open_user_directory(UsersConfig(), tmp_path, ManualClock())
+    try:
+        assert isinstance(users, SqliteUserDirectory)
+        async with users._reading() as tx:
+            row = await tx.fetchrow("PRAGMA foreign_keys")
+            assert row is not None and row[0] == 1
+            row = await tx.fetchrow("PRAGMA busy_timeout")
+            assert row is not None and row[0] > 0
+    finally:
+        await users.close()
