@@ -9,8 +9,9 @@ openid is per app).
 Backends, chosen by ``users.url``:
 
 - empty, or ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``: SQLite through
-  aiosqlite (the embedded default is ``<data_dir>/users.db``; WAL mode). One host: the
-  worker processes of one gateway may share the file.
+  the standard sqlite3 module, inline on the event loop (the embedded default is
+  ``<data_dir>/users.db``; WAL mode). One host: the worker processes of one gateway may
+  share the file.
 - ``postgresql://...`` or ``postgres://...``: PostgreSQL through an asyncpg pool
   (``users.pool_min``/``users.pool_max``); safe for several replicas.
 
