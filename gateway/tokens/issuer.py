@@ -1,0 +1,122 @@
+"""Minting JWT access tokens (RFC 9068 profile, RFC 7519 claims).
+
+Header: ``{"alg", "kid", "typ": "at+jwt"}``. Claims: ``iss``, ``sub`` (the gateway's stable user
+id, never a WeChat openid), ``aud`` (configured), ``exp``, ``iat``, ``jti`` (128-bit random),
+``sid`` (the login session = refresh family), ``client_id`` (RFC 9068 §2.2 requires it: always
+``CLIENT_ID``, the gateway itself, which obtained the token for the browser or app), ``amr``
+(RFC 8176 style, e.g. ``["wechat_qr"]``), ``scope`` when configured, and ``appid``/``openid``/
+``unionid`` when known.
+
+``nbf`` is deliberately omitted: it would equal ``iat``, and a verifier whose clock runs a little
+behind ours (and applies no leeway to ``nbf``) would reject a fresh token.
+
+Signing uses ``cryptography`` directly on the pre-loaded key object (``jws.sign``); the header
+segment is pre-encoded per key, so a token costs one RSA sign plus a small JSON dump.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gateway.clock import Clock
+from gateway.metrics import Metrics
+from gateway.tokens.jws import b64url_encode, sign
+from gateway.tokens.keys import KeyRing
+
+__all__ = ["CLIENT_ID", "AccessTokenIssuer", "IssuedToken", "new_id"]
+
+# One encoder for every token: ``json.dumps`` with non-default arguments builds a new one
+# per call, which costs about as much as the encoding itself.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+#: The ``client_id`` claim of every access token the gateway mints (RFC 9068 §2.2).
+CLIENT_ID = "wxgate"
+
+
+def new_id() -> str:
+    """A fresh 128-bit random identifier (``jti``, ``sid``), URL-safe."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A freshly signed access token and the claims callers need to remember."""
+
+    token: str = field(repr=False)
+    jti: str
+    sid: str
+    iat: int
+    exp: int
+
+
+class AccessTokenIssuer:
+    """Signs access tokens with the ring's active key."""
+
+    def __init__(
+        self,
+        ring: KeyRing,
+        *,
+        issuer: str,
+        audience: str,
+        access_ttl: int,
+        scope: str,
+        clock: Clock,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._ring = ring
+        self._issuer = issuer
+        self._audience = audience
+        self._ttl = access_ttl
+        self._scope = scope
+        self._clock = clock
+        self._issued = metrics.tokens_issued.labels(kind="access") if metrics else None
+
+    def issue(
+        self,
+        sub: str,
+        *,
+        sid: str,
+        amr: Sequence[str],
+        appid: str | None = None,
+        openid: str | None = None,
+        unionid: str | None = None,
+        scope: str | None = None,
+        ttl: int | None = None,
+        not_after: float | None = None,
+    ) -> IssuedToken:
+        """Sign an access token for ``sub`` in session ``sid``.
+
+        ``ttl`` defaults to ``tokens.access_ttl``; ``not_after`` caps ``exp`` (the end of the
+        refresh family, so an access token never outlives its session). ``scope`` overrides
+        the configured scope. Raises KeyRingError when no key is active.
+        """
+        if not sub:
+            raise ValueError("sub must not be empty")
+        key = self._ring.signing_key()
+        iat = int(self._clock.time())
+        exp = iat + (ttl if ttl is not None else self._ttl)
+        if not_after is not None:
+            exp = max(iat + 1, min(exp, int(not_after)))
+        claims: dict[str, object] = {
+            "iss": self._issuer,
+            "sub": sub,
+            "aud": self._audience,
+            "exp": exp,
+            "iat": iat,
+            "jti": new_id(),
+            "sid": sid,
+            "client_id": CLIENT_ID,
+            "amr": list(amr),
+        }
+        effective_scope = scope if scope is not None else self._scope
+        optional = {"scope": effective_scope, "appid": appid, "openid": openid, "unionid": unionid}
+        claims.update({name: value for name, value in optional.items() if value})
+        payload = b64url_encode(_compact_json(claims).encode())
+        signing_input = f"{key.header}.{payload}"
+        signature = b64url_encode(sign(key.private_key, signing_input.encode("ascii")))
+        if self._issued is not None:
+            self._issued.inc()
+        return IssuedToken(f"{signing_input}.{signature}", str(claims["jti"]), sid, iat, exp)

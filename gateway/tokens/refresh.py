@@ -1,0 +1,255 @@
+"""Opaque refresh tokens: sessions (families), rotation on use, reuse detection.
+
+A refresh token is 256 random bits, base64url (43 characters). The Store holds only its
+SHA-256 (``tokens:refresh:<hash>``) with its family (``sid``), user and expiry; the family is a
+record too (``tokens:session:<sid>``) carrying the identity claims to put in new access tokens.
+
+Lifetime (``tokens.refresh_sliding``):
+
+- ``false`` (default, absolute): the session ends ``refresh_ttl`` after login, however often it
+  is refreshed; every refresh token of the family expires then, and access tokens are capped to
+  it too.
+- ``true`` (sliding): each rotation extends the session to ``refresh_ttl`` from now; an idle
+  session ends ``refresh_ttl`` after its last refresh. There is no absolute cap besides
+  revocation.
+
+Rotation (RFC 9700 §4.14.2): each use mints a new pair and moves the old record ``active ->
+rotated`` with one atomic ``Store.transition``; of concurrent users of one token exactly one
+wins. The winner's pair is sealed under the old token (``seal.py``) into the old record, so a
+request with the same old token within ``tokens.refresh_reuse_grace`` seconds gets the *same*
+pair back (two tabs refreshing at once stay logged in). A rotated token presented after the
+grace window is reuse: the whole family is revoked (its refresh tokens and, through the
+revocation list, its access tokens), logged without the token, and counted. With a grace of 0
+every concurrent loser counts as reuse (strict RFC 9700 behaviour).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.errors import InvalidGrant
+from gateway.metrics import Metrics
+from gateway.store import Store
+from gateway.tokens.issuer import AccessTokenIssuer, new_id
+from gateway.tokens.jws import is_b64url
+from gateway.tokens.revocation import RevocationList
+from gateway.tokens.seal import SealError, seal, unseal
+from gateway.tokens.session import Session, TokenPair, refresh_key, session_key
+
+__all__ = ["RefreshTokens", "Session", "TokenPair", "refresh_key", "session_key"]
+
+log = logging.getLogger(__name__)
+
+
+class RefreshTokens:
+    """Sessions and their refresh tokens in the Store."""
+
+    def __init__(
+        self,
+        store: Store,
+        issuer: AccessTokenIssuer,
+        revocations: RevocationList,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        refresh_ttl: int,
+        sliding: bool,
+        grace: float,
+        revoke_for: float,
+    ) -> None:
+        self._store = store
+        self._issuer = issuer
+        self._revocations = revocations
+        self._clock = clock
+        self._metrics = metrics
+        self._ttl = refresh_ttl
+        self._sliding = sliding
+        self._grace = grace
+        self._revoke_for = revoke_for  # access_ttl + leeway: how long a sid stays denied
+
+    async def start_session(
+        self,
+        sub: str,
+        amr: Sequence[str],
+        *,
+        appid: str | None = None,
+        openid: str | None = None,
+        unionid: str | None = None,
+        scope: str | None = None,
+    ) -> TokenPair:
+        """A new session for ``sub`` and its first pair (None or "" for unknown claims)."""
+        now = self._clock.time()
+        session = Session(
+            new_id(),
+            sub,
+            tuple(amr),
+            now,
+            now + self._ttl,
+            appid=appid or "",
+            openid=openid or "",
+            unionid=unionid or "",
+            scope=scope or "",
+        )
+        await self._store.create_record(session_key(session.sid), session.record(), self._ttl)
+        pair, _, _ = await self._mint(session, now)
+        return pair
+
+    async def _mint(self, session: Session, now: float) -> tuple[TokenPair, str, int]:
+        """A new refresh token (stored) and access token; also the refresh record's key and
+        the access token's ``exp``."""
+        token = secrets.token_urlsafe(32)
+        key = refresh_key(token)
+        expires_at = session.expires_at
+        fields = {"state": "active", "sid": session.sid, "sub": session.sub}
+        fields.update(issued_at=str(now), expires_at=str(expires_at))
+        await self._store.create_record(key, fields, max(1.0, expires_at - now))
+        access = self._issuer.issue(
+            session.sub,
+            sid=session.sid,
+            amr=session.amr,
+            appid=session.appid or None,
+            openid=session.openid or None,
+            unionid=session.unionid or None,
+            scope=session.scope or None,
+            not_after=session.expires_at,
+        )
+        self._metrics.tokens_issued.labels(kind="refresh").inc()
+        pair = TokenPair(
+            access_token=access.token,
+            expires_in=access.exp - access.iat,
+            refresh_token=token,
+            sid=session.sid,
+            scope=session.scope or None,
+        )
+        return pair, key, access.exp
+
+    async def refresh(self, token: str) -> TokenPair:
+        """Rotate ``token``: a new pair, or the same pair again within the grace window.
+
+        Raises InvalidGrant for an unknown, expired, revoked or reused token.
+        """
+        if not _plausible(token):
+            raise InvalidGrant()
+        key = refresh_key(token)
+        record = await self._store.get_record(key)
+        if record is None:
+            raise InvalidGrant()
+        now = self._clock.time()
+        session = await self._live_session(record.get("sid", ""), now)
+        if record.get("state") == "active":
+            return await self._rotate(token, key, session, now)
+        return await self._replay(token, key, record, session, now)
+
+    async def _rotate(self, token: str, key: str, session: Session, now: float) -> TokenPair:
+        if self._sliding:
+            session = dataclasses.replace(session, expires_at=now + self._ttl)
+        pair, new_key, exp = await self._mint(session, now)
+        body = {**pair.as_response(), "sid": pair.sid, "exp": exp}
+        sealed = seal(token, json.dumps(body).encode(), context=key.encode())
+        moved = await self._store.transition(
+            key,
+            from_states=("active",),
+            to_state="rotated",
+            fields={"rotated_at": str(now), "successor": sealed},
+            unexpired_at=now,
+        )
+        if moved.ok:
+            if self._sliding:
+                await self._extend(session)
+            return pair
+        await self._store.delete(new_key)  # lost the race: this pair was never handed out
+        if moved.record is None:
+            raise InvalidGrant()
+        return await self._replay(token, key, moved.record, session, now)
+
+    async def _replay(
+        self, token: str, key: str, record: dict[str, str], session: Session, now: float
+    ) -> TokenPair:
+        if record.get("state") != "rotated":
+            raise InvalidGrant()
+        if now - float(record.get("rotated_at", "0")) < self._grace:
+            try:
+                data = json.loads(unseal(token, record["successor"], context=key.encode()))
+                return TokenPair(
+                    access_token=data["access_token"],
+                    expires_in=max(0, int(data["exp"]) - int(now)),
+                    refresh_token=data["refresh_token"],
+                    sid=data["sid"],
+                    scope=data.get("scope"),
+                )
+            except (SealError, KeyError, ValueError, TypeError) as exc:
+                raise InvalidGrant() from exc
+        log.warning(
+            "refresh token reuse detected; ending session %s of user %s", session.sid, session.sub
+        )
+        self._metrics.refresh_reuse.inc()
+        await self.end_session(session.sid)
+        raise InvalidGrant("the refresh token was already used; the session has been ended")
+
+    async def _live_session(self, sid: str, now: float) -> Session:
+        record = await self._store.get_record(session_key(sid)) if sid else None
+        if record is None or record.get("state") != "active":
+            raise InvalidGrant()
+        try:
+            session = Session.from_record(record)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidGrant() from exc
+        if session.expires_at <= now or self._revocations.is_revoked(sid=sid):
+            raise InvalidGrant()
+        return session
+
+    async def _extend(self, session: Session) -> None:
+        await self._store.transition(
+            session_key(session.sid),
+            from_states=("active",),
+            to_state="active",
+            fields={"expires_at": str(session.expires_at)},
+            ttl=self._ttl,
+        )
+
+    async def end_session(self, sid: str) -> None:
+        """End session ``sid``: its refresh tokens stop working and its access tokens are
+        refused by every replica (through the revocation list). Unknown sids are fine."""
+        now = self._clock.time()
+        await self._store.transition(
+            session_key(sid),
+            from_states=("active",),
+            to_state="revoked",
+            fields={"revoked_at": str(now)},
+        )
+        await self._revocations.revoke("sid", sid, now + self._revoke_for)
+
+    async def find_sid(self, token: str) -> str | None:
+        """The session of refresh token ``token`` (used or not), or None if unknown."""
+        if not _plausible(token):
+            return None
+        record = await self._store.get_record(refresh_key(token))
+        return record.get("sid") if record else None
+
+    async def introspect(self, token: str) -> dict[str, Any]:
+        """RFC 7662 §2.2 members for a refresh token; ``{"active": False}`` unless it is
+        unused, unexpired and its session is live."""
+        record = await self._store.get_record(refresh_key(token)) if _plausible(token) else None
+        if record is None or record.get("state") != "active":
+            return {"active": False}
+        try:
+            session = await self._live_session(record.get("sid", ""), self._clock.time())
+        except InvalidGrant:
+            return {"active": False}
+        return {
+            "active": True,
+            "sub": session.sub,
+            "sid": session.sid,
+            "exp": int(float(record["expires_at"])),
+            "iat": int(float(record["issued_at"])),
+        }
+
+
+def _plausible(token: str) -> bool:
+    return isinstance(token, str) and 32 <= len(token) <= 128 and is_b64url(token)

@@ -1,0 +1,211 @@
+"""``TokenService``: the one object the server uses for everything about tokens.
+
+Open it once per process (``await TokenService.open(config, store, metrics, clock)``) and close
+it on shutdown. It owns the key ring (and its reload task), the revocation list (and its pub/sub
+follower), the issuer, the verifier with its cache, and the refresh-token families.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.config import Config
+from gateway.errors import InvalidToken
+from gateway.metrics import Metrics
+from gateway.store import Store
+from gateway.tokens import discovery
+from gateway.tokens.admin import open_ring
+from gateway.tokens.claims import AccessClaims
+from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer
+from gateway.tokens.keys import KeyRing
+from gateway.tokens.refresh import RefreshTokens, TokenPair
+from gateway.tokens.revocation import Kind, RevocationList
+from gateway.tokens.verifier import Verifier
+
+__all__ = ["AccessClaims", "TokenPair", "TokenService"]
+
+log = logging.getLogger(__name__)
+
+
+class TokenService:
+    """Issue, verify, refresh, revoke and describe tokens; publish the keys."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        ring: KeyRing,
+        revocations: RevocationList,
+        verifier: Verifier,
+        refresh_tokens: RefreshTokens,
+    ) -> None:
+        """Use ``open``; this only wires already-built parts together."""
+        self._config = config
+        self._clock = clock
+        self._ring = ring
+        self._revocations = revocations
+        self._verifier = verifier
+        self._refresh = refresh_tokens
+        self._leeway = config.tokens.leeway
+        revocations.on_revoke(self._forget)
+
+    @classmethod
+    async def open(
+        cls,
+        config: Config,
+        store: Store,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        key_reload_interval: float = 15.0,
+        revocation_resync_interval: float = 10.0,
+    ) -> TokenService:
+        """Load the keys (generating one in dev mode), load the revocation list and start
+        following it. Raises KeyRingError without a usable signing key, StoreUnavailable
+        when the Store cannot be read."""
+        ring = open_ring(config, clock, metrics, reload_interval=key_reload_interval)
+        revocations = RevocationList(store, clock, resync_interval=revocation_resync_interval)
+        verifier, refresh = _assemble(config, store, metrics, clock, ring, revocations)
+        await revocations.start()
+        ring.start()
+        return cls(config, clock, ring, revocations, verifier, refresh)
+
+    async def close(self) -> None:
+        """Stop the background tasks (the Store is closed by its owner)."""
+        await self._ring.close()
+        await self._revocations.close()
+
+    def ready(self) -> bool:
+        """True while a signing key is active."""
+        self._ring.update(self._clock.time())
+        return self._ring.active is not None
+
+    async def check_ready(self) -> None:
+        """Readiness check: raise KeyRingError unless a signing key is active."""
+        self._ring.signing_key()
+
+    @property
+    def ring(self) -> KeyRing:
+        return self._ring
+
+    def _forget(self, kind: Kind, value: str) -> None:
+        if kind == "sid":
+            self._verifier.forget_session(value)
+        else:
+            self._verifier.forget_jti(value)
+
+    # -- issuing and verifying ------------------------------------------------------------
+
+    async def issue_session(
+        self,
+        sub: str,
+        amr: list[str] | tuple[str, ...],
+        *,
+        appid: str | None = None,
+        openid: str | None = None,
+        unionid: str | None = None,
+        scope: str | None = None,
+    ) -> TokenPair:
+        """Start a login session for ``sub`` and return its first pair.
+
+        ``scope`` defaults to ``tokens.scope``. Raises StoreUnavailable, KeyRingError.
+        """
+        return await self._refresh.start_session(
+            sub,
+            amr,
+            appid=appid,
+            openid=openid,
+            unionid=unionid,
+            scope=scope if scope is not None else self._config.tokens.scope,
+        )
+
+    def verify(self, token: str, *, audience: str | None = None) -> AccessClaims:
+        """The claims of a valid access token; InvalidToken (``TokenRejected``) otherwise.
+        Synchronous and Store-free: safe on every request."""
+        return self._verifier.verify(token, audience=audience)
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """RFC 6749 §6 with rotation; InvalidGrant for a bad, expired, revoked or reused
+        token."""
+        return await self._refresh.refresh(refresh_token)
+
+    # -- ending sessions ------------------------------------------------------------------
+
+    async def revoke_session(self, sid: str) -> None:
+        """End session ``sid`` everywhere (refresh tokens and access tokens)."""
+        await self._refresh.end_session(sid)
+
+    async def revoke(self, token: str, token_type_hint: str | None = None) -> None:
+        """RFC 7009 §2.1: revoke an access token (its ``jti``) or a refresh token (its whole
+        session, as §2.1 recommends). Unknown or invalid tokens are not an error; the hint
+        is unnecessary (the two kinds are told apart by their form) and ignored."""
+        if token.count(".") == 2:
+            try:
+                claims = self._verifier.verify(token)
+            except InvalidToken:
+                return
+            await self._revocations.revoke("jti", claims.jti, claims.exp + self._leeway)
+            return
+        sid = await self._refresh.find_sid(token)
+        if sid is not None:
+            await self._refresh.end_session(sid)
+
+    async def logout(self, *, access_token: str | None, refresh_token: str | None) -> bool:
+        """End the session the presented credentials belong to; True if one was found."""
+        sid = await self._refresh.find_sid(refresh_token) if refresh_token else None
+        if sid is None and access_token:
+            try:
+                sid = self._verifier.verify(access_token).sid
+            except InvalidToken:
+                sid = None
+        if sid is not None:
+            await self._refresh.end_session(sid)
+        return sid is not None
+
+    async def introspect(self, token: str, token_type_hint: str | None = None) -> dict[str, Any]:
+        """RFC 7662 §2.2: ``{"active": true, ...claims}`` or exactly ``{"active": false}``."""
+        if token.count(".") == 2:
+            try:
+                claims = self._verifier.verify(token)
+            except InvalidToken:
+                return {"active": False}
+            return {**claims.raw, "active": True, "token_type": "Bearer"}
+        info = await self._refresh.introspect(token)
+        if info["active"]:
+            info.update(iss=self._config.issuer, client_id=CLIENT_ID)
+        return info
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def jwks_document(self) -> tuple[bytes, str]:
+        """The JWKS (only public members of every published key) and its strong ETag."""
+        return self._ring.jwks()
+
+    def openid_configuration(self, public_url: str) -> dict[str, Any]:
+        """OpenID Connect Discovery metadata with endpoints under ``public_url``."""
+        return discovery.openid_configuration(self._config, public_url)
+
+
+def _assemble(
+    config: Config,
+    store: Store,
+    metrics: Metrics,
+    clock: Clock,
+    ring: KeyRing,
+    revocations: RevocationList,
+) -> tuple[Verifier, RefreshTokens]:
+    """The verifier and the refresh-token families, configured from ``config.tokens``."""
+    t = config.tokens
+    issuer = AccessTokenIssuer(ring, issuer=config.issuer, audience=t.audience,
+                               access_ttl=t.access_ttl, scope=t.scope, clock=clock,
+                               metrics=metrics)  # fmt: skip
+    verifier = Verifier(ring, revocations, issuer=config.issuer, audience=t.audience,
+                        leeway=t.leeway, max_token_bytes=t.max_token_bytes,
+                        cache_size=t.verify_cache_size, clock=clock, metrics=metrics)  # fmt: skip
+    refresh = RefreshTokens(store, issuer, revocations, clock, metrics,
+                            refresh_ttl=t.refresh_ttl, sliding=t.refresh_sliding,
+                            grace=t.refresh_reuse_grace,
+                            revoke_for=t.access_ttl + t.leeway)  # fmt: skip
+    return verifier, refresh
