@@ -17,7 +17,9 @@ from pathlib import Path
 
 from gateway import __version__
 from gateway.config import DEV_CONFIG_PATH, Config, ConfigError, load_config, os_environ
+from gateway.errors import GatewayError
 from gateway.logs import configure_logging
+from gateway.tokens.keyfiles import KeyRingError
 
 __all__ = ["main"]
 
@@ -177,5 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
+    except KeyRingError as exc:
+        print(f"wxgate: {exc}", file=sys.stderr)
+        return 1
+    except GatewayError as exc:  # a resource could not be opened at start (database, ...)
+        print(f"wxgate: cannot start: {exc.description}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130

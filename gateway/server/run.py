@@ -65,7 +65,12 @@ async def serve(
     config = config.with_bind(config.server.host, port)  # port 0 → the real port
     app = create_app(config)
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=config.server.grace_seconds
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=config.server.grace_seconds,
+        # large enough for any token the verifier reads, so an oversized one gets our JSON 401
+        max_field_size=max(8190, config.tokens.max_token_bytes * 2 + 1024),
     )
     await runner.setup()
     await web.SockSite(runner, sock).start()
