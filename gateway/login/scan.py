@@ -10,10 +10,11 @@ Every transition is one atomic ``Store.transition`` from the state just read, wi
 ticket's ``expires_at`` checked in the same step and the new record published on the ticket's
 channel, so concurrent phones, redeems and expiry timers cannot both win. Rules:
 
-- ``scan``: pending → scanned; the first scan extends ``expires_at`` to at least
-  ``now + scan_extend`` (once: there is only one scan). A scan carries the scanner's identity
-  when known (mini-program, or a phone that already has a session) and then binds the ticket
-  to that subject; the WeChat browser scans anonymously before logging in (flow B).
+- ``scan``: pending → scanned; the scan extends ``expires_at`` by ``scan_extend`` (once:
+  there is only one scan), so the phone has time to log in and confirm. A scan carries the
+  scanner's identity when known (mini-program, or a phone that already has a session) and
+  then binds the ticket to that subject; WeChat's browser scans anonymously before logging
+  in (flow B), and then whoever confirms first wins.
 - ``confirm``: scanned → confirmed, storing the confirming subject and WeChat identity.
   Confirming a pending ticket, a second confirmation, or a confirmation by another subject
   than the one bound at scan time is a ``TicketConflict`` (409).
@@ -212,7 +213,7 @@ class ScanLogin:
             self._check_subject(ticket, scanner)
             return ticket
         now = self._clock.time()
-        expires_at = max(ticket.expires_at, now + self._config.scan_extend)
+        expires_at = ticket.expires_at + self._config.scan_extend
         fields = {"scanned_at": _ts(now), "scanned_by": scanner.sub if scanner else "",
                   "expires_at": _ts(expires_at)}  # fmt: skip
         moved = await self._move(ticket, (PENDING,), SCANNED, fields, ttl=expires_at - now + GRACE)

@@ -17,14 +17,13 @@ The waiter cap is per ticket and per process (``TooManyWaiters``, HTTP 429).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.errors import NotFound, RateLimited, StoreUnavailable
+from gateway.errors import NotFound, RateLimited, StoreUnavailable, TemporarilyUnavailable
 from gateway.login.scan_ticket import EXPIRED, SEQ, Ticket, TicketEvent, ticket_channel
 from gateway.metrics import Metrics
 from gateway.store import Store
@@ -63,13 +62,12 @@ class _Channel:
 class Waiter:
     """One connection waiting on one ticket; use as an async context manager."""
 
-    __slots__ = ("_channel", "_queue", "hub", "last", "ticket", "transport")
+    __slots__ = ("_channel", "_queue", "hub", "ticket", "transport")
 
     def __init__(self, hub: WaiterHub, ticket: str, transport: str) -> None:
         self.hub = hub
         self.ticket = ticket
         self.transport = transport
-        self.last: TicketEvent | None = None
         self._channel: _Channel | None = None
         self._queue: asyncio.Queue[TicketEvent | None] = asyncio.Queue()
 
@@ -100,7 +98,6 @@ class Waiter:
         if event is None:
             self._queue.put_nowait(None)  # every later call ends too
             raise WaiterClosed()
-        self.last = event
         return event
 
 
@@ -170,7 +167,7 @@ class WaiterHub:
 
     async def _join(self, waiter: Waiter) -> None:
         if self._closed:
-            raise WaiterClosed()
+            raise TemporarilyUnavailable("the server is shutting down; try again")
         channel = self._channels.get(waiter.ticket)
         if channel is None:
             channel = self._open(waiter.ticket)
@@ -200,9 +197,8 @@ class WaiterHub:
         channel.waiters.discard(waiter)
         self._metrics.scan_waiters.labels(waiter.transport).dec()
         task = self._maybe_drop(channel)
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(task)
+        if task is not None:  # wait until the subscription is released (without raising
+            await asyncio.wait({task})  # the reader's CancelledError as if it were ours)
 
     def _open(self, ticket: str) -> _Channel:
         channel = _Channel(ticket)

@@ -1,0 +1,174 @@
+"""Scan-login across replicas and over time: two gateways on one real redis-server, a restart,
+expiry in real time, and no leaked task or subscription after many connect/disconnect cycles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis.asyncio
+
+from gateway.store.memory import MemoryStore
+from tests.fixtures.redis_server import RedisServer, unique_prefix
+from tests.server.test_scan_harness import (
+    Gateway,
+    Phone,
+    ignore_str_request_keys,
+    read_sse,
+    sse_fields,
+    start_gateway,
+)
+
+pytestmark = ignore_str_request_keys
+
+
+def redis_env(server: RedisServer, prefix: str) -> dict[str, str]:
+    return {"WXGATE_STORE__URL": server.url, "WXGATE_STORE__PREFIX": prefix}
+
+
+@pytest.fixture
+async def replicas(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[list[Gateway]]:
+    env = redis_env(redis_server, unique_prefix("scan-replicas"))
+    a = await start_gateway(tmp_path, **env)  # the same data dir: shared keys and users
+    b = await start_gateway(tmp_path, **env)
+    yield [a, b]
+    await a.close()
+    await b.close()
+
+
+async def subscriptions(gw: Gateway, server: RedisServer | None) -> int:
+    if isinstance(gw.store, MemoryStore):
+        return len([c for c in gw.store._broker.channels() if c.startswith("scan:")])
+    assert server is not None
+    client = redis.asyncio.Redis.from_url(server.url)
+    try:
+        for _ in range(100):
+            channels = await client.pubsub_channels(gw.config.store.prefix + "*scan:*")
+            if not channels:
+                return 0
+            await asyncio.sleep(0.02)
+        return len(channels)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.redis
+async def test_created_on_a_confirmed_via_b_notifies_a(replicas: list[Gateway]) -> None:
+    a, b = replicas
+    pc = a.client()
+    created = await a.create(pc, return_to="/demo/")
+    t = created["ticket"]
+    async with pc.ws_connect(created["ws_url"]) as ws, pc.get(created["events_url"]) as sse:
+        assert (await ws.receive_json(timeout=5))["state"] == "pending"
+        assert sse_fields((await read_sse(sse, 2))[1])["event"] == "pending"
+        poll = asyncio.create_task(pc.get(f"/auth/qr/{t}/status?wait=10&after=pending"))
+        await asyncio.sleep(0.1)
+        phone = Phone(b, "bob")  # the phone talks to replica B only
+        await phone.mini_login()
+        assert (await phone.call(t, "scan"))[0] == 200
+        assert (await ws.receive_json(timeout=5))["state"] == "scanned"
+        assert sse_fields((await read_sse(sse, 1))[0])["event"] == "scanned"
+        async with await poll as r:
+            assert (await r.json())["state"] == "scanned"
+        assert (await phone.call(t, "confirm"))[0] == 200
+        assert (await ws.receive_json(timeout=5))["state"] == "confirmed"
+        async with pc.post(f"/auth/qr/{t}/redeem") as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["return_to"] == "/demo/"
+        assert (await ws.receive_json(timeout=5))["state"] == "redeemed"
+
+
+@pytest.mark.redis
+async def test_waiting_on_both_replicas_and_a_restart(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    env = redis_env(redis_server, unique_prefix("scan-restart"))
+    a = await start_gateway(tmp_path, **env)
+    pc = a.client()
+    created = await a.create(pc)
+    t = created["ticket"]
+    phone = Phone(a, "bob")
+    await phone.mini_login()
+    await phone.call(t, "scan")
+    await a.server.close()  # replica A goes away; the ticket lives in Redis
+    b = await start_gateway(tmp_path, **env)
+    b.sessions += a.sessions  # the same browser (cookies are per host, not per port)
+    try:
+        async with pc.ws_connect(f"{b.ws_base}/auth/qr/{t}/ws") as ws:
+            assert (await ws.receive_json(timeout=5))["state"] == "scanned"  # at once
+            phone_b = Phone(b, "bob")
+            await phone_b.mini_login()
+            assert (await phone_b.call(t, "confirm"))[0] == 200
+            assert (await ws.receive_json(timeout=5))["state"] == "confirmed"
+        async with pc.post(f"{b.base}/auth/qr/{t}/redeem") as r:
+            assert r.status == 200, await r.text()
+    finally:
+        await b.close()
+
+
+async def test_expiry_reaches_every_transport(tmp_path: Path) -> None:
+    gw = await start_gateway(tmp_path, WXGATE_SCAN__TICKET_TTL="1", WXGATE_SCAN__SSE_HEARTBEAT="5")
+    try:
+        pc = gw.client()
+        created = await gw.create(pc)
+        t = created["ticket"]
+        poll = asyncio.create_task(pc.get(f"/auth/qr/{t}/status?wait=5&after=pending"))
+        async with pc.ws_connect(created["ws_url"]) as ws, pc.get(created["events_url"]) as sse:
+            assert (await ws.receive_json(timeout=5))["state"] == "pending"
+            assert (await ws.receive_json(timeout=5))["state"] == "expired"
+            blocks = await read_sse(sse, 3)
+            assert sse_fields(blocks[2])["event"] == "expired"
+        async with await poll as r:
+            assert (await r.json())["state"] == "expired"
+        async with pc.get(f"/auth/qr/{t}/image.png") as r:
+            assert r.status == 404
+        phone = Phone(gw, "bob")
+        await phone.mini_login()
+        status, body = await phone.call(t, "scan")
+        assert status == 409 and "expired" in body["error_description"]
+    finally:
+        await gw.close()
+
+
+@pytest.mark.parametrize("store", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_no_leak_after_500_connect_disconnect_cycles(
+    tmp_path: Path, request: pytest.FixtureRequest, store: str
+) -> None:
+    server: RedisServer | None = None
+    env = {"WXGATE_SCAN__SSE_HEARTBEAT": "0.05", "WXGATE_SCAN__MAX_WAITERS_PER_TICKET": "64"}
+    if store == "redis":
+        server = request.getfixturevalue("redis_server")
+        env.update(redis_env(server, unique_prefix("scan-leak")))
+    gw = await start_gateway(tmp_path, **env)
+    try:
+        pc = gw.client()
+        created = await gw.create(pc)
+        await cycle(pc, created, 0)  # warm up (the Redis store's pub/sub tasks start once)
+        await asyncio.sleep(0.3)
+        baseline = len(asyncio.all_tasks())
+        for start in range(0, 500, 50):
+            await asyncio.gather(*(cycle(pc, created, i) for i in range(start, start + 50)))
+        for _ in range(100):  # SSE clients are noticed at the next heartbeat write
+            if gw.scan.hub.waiter_count == 0 and len(asyncio.all_tasks()) <= baseline:
+                break
+            await asyncio.sleep(0.05)
+        assert gw.scan.hub.waiter_count == 0 and gw.scan.hub.channel_count == 0
+        assert len(asyncio.all_tasks()) <= baseline
+        assert await subscriptions(gw, server) == 0
+    finally:
+        await gw.close()
+
+
+async def cycle(pc: aiohttp.ClientSession, created: dict[str, str], i: int) -> None:
+    """One waiter that connects, reads the current state and disconnects abruptly."""
+    if i % 2 == 0:
+        async with pc.ws_connect(created["ws_url"]) as ws:
+            assert (await ws.receive_json(timeout=5))["state"] == "pending"
+    else:
+        async with pc.get(created["events_url"]) as sse:
+            assert len(await read_sse(sse, 2)) == 2
+            sse.close()  # drop the connection without reading to the end
