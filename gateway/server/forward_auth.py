@@ -1,0 +1,175 @@
+"""Forward auth: ``/auth/verify`` (any method) for nginx ``auth_request``, Traefik ForwardAuth,
+ingress-nginx ``auth-url`` and Envoy ``ext_authz`` (HTTP service).
+
+The original request is read from, in order: ``X-Original-URI`` (nginx), ``X-Forwarded-Uri``
+(Traefik), ``X-Original-URL`` (ingress-nginx, a full URL), else the path after
+``/auth/verify`` (Envoy's ``path_prefix: /auth/verify`` appends the original path, so
+``/auth/verify/demo/x?q=1`` asks about ``/demo/x?q=1``); with none of them, the path ``/``.
+``X-Forwarded-Method`` / ``X-Original-Method`` do not change the answer: routes have no
+per-method policy (the same route, the same decision, whatever the method).
+The path is normalised (dot segments, repeated slashes) the way the front
+proxy routed it, then the matching route's policy applies — the same decision as the proxy
+(``server.auth``). **No matching route: authentication is required** (``routes.default_route``).
+
+Answers:
+- 200, with the identity headers (names from ``[proxy]``; the JWT too when the route has
+  ``pass_token``) when authenticated, without them on public routes and for anonymous requests
+  on optional routes, plus ``Set-Cookie`` when the session was renewed;
+- 401 JSON ``invalid_token`` with ``WWW-Authenticate`` and ``X-Wxgate-Login`` (the relative
+  login URL with ``return_to`` percent-encoded, for nginx's ``error_page``), never a redirect…
+- …unless redirects were asked for (``forward_auth.redirect = true`` or ``?redirect=1`` on the
+  auth address, for Traefik) and the client is a browser: then 302 to
+  ``<public_url>/auth/login?return_to=<original URL>``, the original URL rebuilt from
+  ``X-Forwarded-Proto/Host/Uri`` when the peer is a trusted proxy (else just its path);
+- 403 JSON ``insufficient_scope`` when the token lacks the route's audience or a scope.
+
+Counted in ``wxgate_forward_auth_decisions_total{result}``: allowed, unauthenticated, forbidden,
+redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import quote, unquote, urlsplit
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.config import Config
+from gateway.errors import InsufficientScope
+from gateway.metrics import Metrics
+from gateway.server.auth import (
+    AUTH,
+    AuthenticationRequired,
+    Authenticator,
+    Decision,
+    is_browser,
+    login_redirect,
+)
+from gateway.server.keys import CONFIG, METRICS
+from gateway.server.middlewares import ROUTE_LABEL
+from gateway.server.proxy_headers import HeaderRules
+from gateway.server.routes import RouteTable, default_route, normalize_path
+
+__all__ = ["FORWARD_AUTH", "ForwardAuth", "setup_routes"]
+
+VERIFY_PATH = "/auth/verify"
+LOGIN_HEADER = "X-Wxgate-Login"
+
+
+class ForwardAuth:
+    """The ``/auth/verify`` decision for one application."""
+
+    def __init__(self, config: Config, authenticator: Authenticator, metrics: Metrics) -> None:
+        self.auth = authenticator
+        self.rules = HeaderRules(config)
+        self.table = RouteTable(config.proxy.routes)
+        self.default = default_route()
+        self.public_url = config.public_url
+        self.always_redirect = config.forward_auth.redirect
+        family = metrics.forward_auth_decisions
+        self._allowed = family.labels("allowed")
+        self._unauthenticated = family.labels("unauthenticated")
+        self._forbidden = family.labels("forbidden")
+        self._redirect = family.labels("redirect")
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        request[ROUTE_LABEL] = VERIFY_PATH
+        original = _original_target(request)
+        route = self.table.match(normalize_path(unquote(urlsplit(original).path) or "/"))
+        route = route or self.default
+        if route.auth == "public":
+            self._allowed.inc()
+            return web.Response()
+        try:
+            decision = await self.auth.decide(request, route)
+        except AuthenticationRequired as exc:
+            return self._unauthenticated_response(request, original, exc)
+        except InsufficientScope:
+            self._forbidden.inc()
+            raise
+        self._allowed.inc()
+        return self._allow(decision, route.pass_token)
+
+    def _allow(self, decision: Decision, pass_token: bool) -> web.Response:
+        claims = decision.claims
+        if claims is None:
+            response = web.Response()
+        else:
+            rules = self.rules
+            headers: CIMultiDict[str] = CIMultiDict(
+                rules.identity_items(
+                    claims.sub, claims.openid, claims.unionid, claims.appid, claims.scope
+                )
+            )
+            if pass_token and decision.token:
+                headers[rules.token or "Authorization"] = (
+                    decision.token if rules.token else f"Bearer {decision.token}"
+                )
+            response = web.Response(headers=headers)
+        if decision.pair is not None or decision.clear_cookie:
+            self.auth.apply_cookie(response, decision)
+        return response
+
+    def _unauthenticated_response(
+        self, request: web.Request, original: str, exc: AuthenticationRequired
+    ) -> web.StreamResponse:
+        redirect = self.always_redirect or (
+            request.match_info.get("tail") is None and request.query.get("redirect") == "1"
+        )
+        if redirect and is_browser(request):
+            self._redirect.inc()
+            target = self._return_to(request, original)
+            response = login_redirect(target, base=self.public_url)
+        else:
+            self._unauthenticated.inc()
+            exc.headers[LOGIN_HEADER] = f"/auth/login?return_to={quote(original, safe='/')}"
+            raise exc
+        if exc.clear_cookie:
+            self.auth.apply_cookie(response, Decision("anonymous", clear_cookie=True))
+        return response
+
+    def _return_to(self, request: web.Request, original: str) -> str:
+        if not self.rules.is_trusted(request.remote):
+            return original
+        proto = request.headers.get("X-Forwarded-Proto")
+        host = request.headers.get("X-Forwarded-Host")
+        return f"{proto}://{host}{original}" if proto and host else original
+
+
+def _original_target(request: web.Request) -> str:
+    """The path (and query) of the request the front proxy is asking about."""
+    headers = request.headers
+    target = headers.get("X-Original-URI") or headers.get("X-Forwarded-Uri")
+    if target:
+        return target if target.startswith("/") else "/" + target
+    url = headers.get("X-Original-URL")
+    if url:
+        parts = urlsplit(url)
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    tail = request.match_info.get("tail")
+    if tail is not None:
+        raw = request.rel_url.raw_path[len(VERIFY_PATH) :] or "/"
+        query = request.rel_url.raw_query_string
+        return f"{raw}?{query}" if query else raw
+    return "/"
+
+
+FORWARD_AUTH = web.AppKey("forward_auth", ForwardAuth)
+
+
+async def _handler(request: web.Request) -> web.StreamResponse:
+    return await request.app[FORWARD_AUTH].handle(request)
+
+
+async def _forward_auth_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[FORWARD_AUTH] = ForwardAuth(app[CONFIG], app[AUTH], app[METRICS])
+    yield
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register ``/auth/verify`` and ``/auth/verify/{tail}`` for every method. Needs ``AUTH``
+    (``auth.auth_ctx``) earlier in ``cleanup_ctx``."""
+    app.cleanup_ctx.append(_forward_auth_ctx)
+    app.router.add_route("*", VERIFY_PATH, _handler)
+    app.router.add_route("*", VERIFY_PATH + "/{tail:.*}", _handler)

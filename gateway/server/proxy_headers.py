@@ -1,0 +1,190 @@
+"""Header rules of the reverse proxy, precomputed once per application (pure, no I/O).
+
+Request headers sent upstream:
+
+- hop-by-hop headers are dropped (RFC 9110 §7.6.1: ``Connection`` and every header it lists,
+  ``Keep-Alive``, ``Proxy-Connection``, ``TE``, ``Trailer``, ``Transfer-Encoding``, ``Upgrade``),
+  and so is ``Expect`` (the gateway already answered ``100-continue`` itself) and ``Host``
+  (the upstream's host is sent unless the route sets ``preserve_host``);
+- identity headers are **always** removed as the client sent them: the configured names and any
+  header starting with ``proxy.strip_header_prefix`` (case-insensitive, ``_`` read as ``-``
+  because CGI/WSGI backends do), on every route, so a client can never spoof an identity; the
+  gateway then adds the verified ones;
+- ``X-Forwarded-For/Proto/Host``: appended to when the peer is a trusted proxy
+  (``server.trusted_proxies``), otherwise replaced; ``Forwarded`` and ``X-Real-IP`` and every
+  other ``X-Forwarded-*`` header are passed only from trusted peers;
+- the gateway's session cookie is removed from ``Cookie`` (other cookies pass);
+- on ``required``/``optional`` routes a client's ``Authorization: Bearer`` is removed: the
+  gateway consumed it (``pass_token`` sends the verified token itself, in ``proxy.token_header``
+  or, when that is empty, as ``Authorization: Bearer``). Other schemes (Basic...) pass, and
+  public routes pass ``Authorization`` untouched.
+
+Response headers sent back: hop-by-hop headers dropped, everything else passed unchanged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.config import Config
+
+__all__ = ["HeaderRules", "copy_response_headers", "drop_cookie"]
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+    }
+)
+_REQUEST_DROP = HOP_BY_HOP | {"host", "expect"}
+_FORWARDING = frozenset({"forwarded", "x-real-ip"})
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _connection_tokens(value: str) -> set[str]:
+    return {t.strip().lower() for t in value.split(",") if t.strip()}
+
+
+class HeaderRules:
+    """Everything the proxy needs to rewrite headers, computed from the config once."""
+
+    def __init__(self, config: Config) -> None:
+        p = config.proxy
+        self.subject = p.subject_header
+        self.openid = p.openid_header
+        self.unionid = p.unionid_header
+        self.appid = p.appid_header
+        self.scope = p.scope_header
+        self.token = p.token_header
+        self.cookie_name = config.session.cookie_name
+        names = (self.subject, self.openid, self.unionid, self.appid, self.scope, self.token)
+        self.identity = frozenset(n.lower() for n in names if n)
+        self.prefix = p.strip_header_prefix.lower()
+        self._drop = _REQUEST_DROP | self.identity
+        self._networks: tuple[_Network, ...] = tuple(
+            ipaddress.ip_network(n, strict=False) for n in config.server.trusted_proxies
+        )
+        self._trust_cache: dict[str, bool] = {}
+
+    def is_trusted(self, peer: str | None) -> bool:
+        """True when ``peer`` (an IP address) is in ``server.trusted_proxies``."""
+        if not self._networks or not peer:
+            return False
+        known = self._trust_cache.get(peer)
+        if known is None:
+            try:
+                addr = ipaddress.ip_address(peer)
+            except ValueError:
+                known = False
+            else:
+                known = any(addr in net for net in self._networks)
+            if len(self._trust_cache) > 4096:
+                self._trust_cache.clear()
+            self._trust_cache[peer] = known
+        return known
+
+    def upstream_headers(
+        self,
+        incoming: CIMultiDictProxy[str],
+        *,
+        trusted: bool,
+        strip_authorization: bool,
+    ) -> CIMultiDict[str]:
+        """The client's headers minus everything the proxy must not pass on (see module doc)."""
+        drop = self._drop
+        connection = incoming.get("Connection")
+        if connection:
+            drop = drop | _connection_tokens(connection)
+        prefix = self.prefix
+        out: CIMultiDict[str] = CIMultiDict()
+        for name, value in incoming.items():
+            low = name.lower()
+            if "_" in low:  # CGI/WSGI backends read X_Auth_Subject as X-Auth-Subject
+                low = low.replace("_", "-")
+            if low in drop or (prefix and low.startswith(prefix)):
+                continue
+            if not trusted and (low.startswith("x-forwarded-") or low in _FORWARDING):
+                continue
+            if low == "authorization" and strip_authorization and _is_bearer(value):
+                continue
+            if low == "cookie" and self.cookie_name in value:
+                value = drop_cookie(value, self.cookie_name)
+                if not value:
+                    continue
+            out.add(name, value)
+        return out
+
+    def set_forwarded(
+        self,
+        headers: CIMultiDict[str],
+        *,
+        trusted: bool,
+        peer: str | None,
+        scheme: str,
+        host: str,
+    ) -> None:
+        """Set ``X-Forwarded-For/Proto/Host`` (appending to a trusted proxy's values)."""
+        client = peer or "unknown"
+        if trusted:
+            prior = headers.getall("X-Forwarded-For", ())
+            if prior:
+                client = ", ".join((*prior, client))
+            scheme = headers.get("X-Forwarded-Proto", scheme)
+            host = headers.get("X-Forwarded-Host", host)
+        headers["X-Forwarded-For"] = client
+        headers["X-Forwarded-Proto"] = scheme
+        headers["X-Forwarded-Host"] = host
+
+    def identity_items(
+        self,
+        subject: str,
+        openid: str | None,
+        unionid: str | None,
+        appid: str | None,
+        scope: str | None,
+    ) -> Iterable[tuple[str, str]]:
+        """The identity headers for a verified token (empty values are left out)."""
+        yield self.subject, subject
+        if openid:
+            yield self.openid, openid
+        if unionid:
+            yield self.unionid, unionid
+        if appid:
+            yield self.appid, appid
+        if scope and self.scope:
+            yield self.scope, scope
+
+
+def _is_bearer(value: str) -> bool:
+    return value[:7].lower() == "bearer "
+
+
+def drop_cookie(header: str, name: str) -> str:
+    """``header`` (a Cookie header value) without the cookie called ``name``."""
+    kept = [
+        part.strip()
+        for part in header.split(";")
+        if part.strip() and part.split("=", 1)[0].strip() != name
+    ]
+    return "; ".join(kept)
+
+
+def copy_response_headers(upstream: CIMultiDictProxy[str], target: CIMultiDict[str]) -> None:
+    """Add the upstream's response headers to ``target`` minus the hop-by-hop ones
+    (RFC 9110 §7.6.1), in one pass."""
+    connection = upstream.get("Connection")
+    drop = HOP_BY_HOP | _connection_tokens(connection) if connection else HOP_BY_HOP
+    add = target.add
+    for name, value in upstream.items():
+        if name.lower() not in drop:
+            add(name, value)

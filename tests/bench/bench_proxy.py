@@ -1,0 +1,346 @@
+"""Benchmark of the proxy hot path and forward auth, every configuration in one run.
+
+``.venv/bin/python -m tests.bench.bench_proxy [--duration 4] [--runs 2] [--connections 32]``
+
+Layout (2 cores): the servers under test run on core 0, the load generator (wrk, else a Python
+generator) on core 1. The upstream is an nginx server block answering a small JSON body (C,
+cheap, so it barely competes with the server measured). Configurations:
+
+- ``a_upstream_direct``      wrk → upstream
+- ``b_wxgate_jwt``           wrk → wxgate (route auth=required, valid JWT) → upstream
+- ``c_wxgate_public``        wrk → wxgate (route auth=public) → upstream
+- ``d_nginx_wxgate_verify``  wrk → nginx (the shipped deploy/nginx/wxgate.conf, auth_request
+                             → wxgate /auth/verify) → upstream
+- ``e_naive_proxy``          wrk → tests/bench/naive_proxy.py (PyJWT per request) → upstream
+- ``f_nginx_naive_verify``   wrk → nginx auth_request → naive /verify → upstream
+- ``g_wxgate_jwt_1w`` / ``h_wxgate_jwt_2w``: (b) with 1 and with 2 workers on Redis, both
+  unpinned (with two cores the second worker shares a core with the load generator).
+
+Each configuration runs ``--runs`` times (default 3 x 3 s), interleaved (round 1 of all, then
+round 2..., each round rotated by one), after a warm-up; ratios are computed from the medians of
+the same run. About 2 minutes in all. Results: a JSON summary and a
+table on stdout, also saved to tests/bench/results/proxy.json. The gateway's access log is off
+(``logging.access_log = false``) like the baselines, which log nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.bench.common import PYTHON, ROOT, WXGATE, Proc, free_port, pinned, save, wait_http
+
+SERVER_CORE = 0
+CLIENT_CORE = 1
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+WRK = shutil.which("wrk")
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+BODY = '{"ok": true, "items": [1, 2, 3], "name": "upstream"}'
+
+
+def _nginx_conf(prefix: Path, ports: dict[str, int]) -> str:
+    shipped = (ROOT / "deploy" / "nginx" / "wxgate.conf").read_text()
+    site = (
+        shipped.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{ports['wxgate']};")
+        .replace("server 127.0.0.1:9000;", f"server 127.0.0.1:{ports['app']};")
+        .replace("listen 8000;", f"listen 127.0.0.1:{ports['front']};")
+    )
+    (prefix / "wxgate.conf").write_text(site)
+    temp = " ".join(f"{k}_temp_path {prefix / k};" for k in ("client_body", "proxy"))
+    return f"""
+user root;
+worker_processes 1;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off; {temp}
+  keepalive_requests 1000000;
+  upstream naive {{ server 127.0.0.1:{ports["naive"]}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{ports["app"]};
+    location / {{ default_type application/json; return 200 '{BODY}'; }}
+  }}
+  server {{
+    listen 127.0.0.1:{ports["front_naive"]};
+    location = /_verify {{
+      internal;
+      proxy_pass http://naive/verify;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+    location / {{
+      auth_request /_verify;
+      auth_request_set $subject $upstream_http_x_auth_subject;
+      proxy_set_header X-Auth-Subject $subject;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://wxgate_app;
+    }}
+  }}
+  include {prefix / "wxgate.conf"};
+}}
+"""
+
+
+def _gateway_config(tmp: Path, app_port: int) -> Path:
+    base = (ROOT / "config" / "dev.toml").read_text().split("[[proxy.routes]]")[0]
+    routes = "".join(
+        f'[[proxy.routes]]\nprefix = "{prefix}"\nupstream = "http://127.0.0.1:{app_port}"\n'
+        f'auth = "{auth}"\n'
+        for prefix, auth in (("/api/", "required"), ("/public/", "public"))
+    )
+    path = tmp / "bench.toml"
+    path.write_text(base + routes)
+    return path
+
+
+def _gateway_env(
+    tmp: Path, issuer_port: int, name: str, store: str = "memory://"
+) -> dict[str, str]:
+    return {
+        "WXGATE_SERVER__DATA_DIR": str(tmp / "var"),
+        "WXGATE_TOKENS__ISSUER": f"http://127.0.0.1:{issuer_port}",  # one issuer for all
+        "WXGATE_LOGGING__ACCESS_LOG": "false",
+        "WXGATE_LOGGING__LEVEL": "WARNING",
+        "WXGATE_STORE__URL": store,
+        "WXGATE_STORE__PREFIX": f"bench-{name}:",
+    }
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> str:
+    import os
+
+    done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{cmd}: {done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+def _public_pem(jwks_url: str, out: Path) -> Path:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    with urllib.request.urlopen(jwks_url, timeout=5) as resp:
+        jwk = json.loads(resp.read())["keys"][0]
+    key = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk))
+    pem = key.public_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    out.write_bytes(pem)
+    return out
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _check(url: str, headers: dict[str, str]) -> None:
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"{url}: {resp.status}")
+
+
+def load(url: str, headers: dict[str, str], seconds: float, connections: int) -> float:
+    """Requests per second against ``url`` (wrk pinned to the client core, else Python)."""
+    if WRK is None:
+        return _python_load(url, headers, seconds, connections)
+    cmd = [WRK, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    out = subprocess.run(pinned([*cmd, url], CLIENT_CORE), capture_output=True, text=True).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{url}: {non2xx.group(1)} failed responses")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None:
+        raise RuntimeError(f"wrk output not understood: {out}")
+    return float(match.group(1))
+
+
+def _python_load(url: str, headers: dict[str, str], seconds: float, connections: int) -> float:
+    code = (
+        "import asyncio,aiohttp,sys,time,json\n"
+        "async def main(url,h,sec,c):\n"
+        "  n=0\n"
+        "  async with aiohttp.ClientSession(headers=h) as s:\n"
+        "    end=time.monotonic()+sec\n"
+        "    async def one():\n"
+        "      nonlocal n\n"
+        "      while time.monotonic()<end:\n"
+        "        async with s.get(url) as r: await r.read(); n+=1\n"
+        "    await asyncio.gather(*(one() for _ in range(c)))\n"
+        "  print(n/sec)\n"
+        "asyncio.run(main(sys.argv[1],json.loads(sys.argv[2]),float(sys.argv[3]),int(sys.argv[4])))\n"
+    )
+    cmd = [PYTHON, "-c", code, url, json.dumps(headers), str(seconds), str(connections)]
+    return float(subprocess.run(pinned(cmd, CLIENT_CORE), capture_output=True, text=True).stdout)
+
+
+class Bench:
+    """Every process of the run; stopped by PID at the end."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[Proc] = []
+        names = ("app", "front", "front_naive", "wxgate", "naive", "wx1", "wx2", "redis")
+        self.ports = {name: free_port() for name in names}
+
+    def start(
+        self, cmd: list[str], env: dict[str, str] | None = None, core: int | None = None
+    ) -> None:
+        self.procs.append(Proc(cmd, env=env, core=core))
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+    def setup(self) -> dict[str, tuple[str, dict[str, str]]]:
+        p, tmp = self.ports, self.tmp
+        config = _gateway_config(tmp, p["app"])
+        env = _gateway_env(tmp, p["wxgate"], "one")
+        _run([*WXGATE, "keys", "generate", "--dev", "--config", str(config)], env)
+        token = _run(
+            [*WXGATE, "token", "issue", "--dev", "--config", str(config), "--sub", "bench"], env
+        )
+        serve = [*WXGATE, "serve", "--dev", "--config", str(config)]
+        self.start([*serve, "--port", str(p["wxgate"])], env, SERVER_CORE)
+        wxgate = f"http://127.0.0.1:{p['wxgate']}"
+        wait_http(f"{wxgate}/healthz")
+        pem = _public_pem(f"{wxgate}/.well-known/jwks.json", tmp / "public.pem")
+        naive = [PYTHON, "-m", "tests.bench.naive_proxy", "--port", str(p["naive"])]
+        naive += ["--upstream", f"http://127.0.0.1:{p['app']}", "--public-key", str(pem)]
+        naive += ["--issuer", wxgate, "--audience", "wxgate"]
+        self.start(naive, None, SERVER_CORE)
+        nginx_dir = tmp / "nginx"
+        (nginx_dir / "logs").mkdir(parents=True)
+        (nginx_dir / "nginx.conf").write_text(_nginx_conf(nginx_dir, p))
+        conf = str(nginx_dir / "nginx.conf")
+        pid = f"daemon off; pid {nginx_dir / 'nginx.pid'};"
+        self.start(
+            [NGINX, "-e", "stderr", "-p", str(nginx_dir), "-c", conf, "-g", pid], None, SERVER_CORE
+        )
+        self._workers(config, token)
+        auth = {"Authorization": f"Bearer {token}"}
+        targets = {
+            "a_upstream_direct": (f"http://127.0.0.1:{p['app']}/api/items", {}),
+            "b_wxgate_jwt": (f"{wxgate}/api/items", auth),
+            "c_wxgate_public": (f"{wxgate}/public/items", {}),
+            "d_nginx_wxgate_verify": (f"http://127.0.0.1:{p['front']}/api/items", auth),
+            "e_naive_proxy": (f"http://127.0.0.1:{p['naive']}/api/items", auth),
+            "f_nginx_naive_verify": (f"http://127.0.0.1:{p['front_naive']}/api/items", auth),
+            "g_wxgate_jwt_1w": (f"http://127.0.0.1:{p['wx1']}/api/items", auth),
+            "h_wxgate_jwt_2w": (f"http://127.0.0.1:{p['wx2']}/api/items", auth),
+        }
+        for url, headers in targets.values():
+            _wait_port(int(url.split(":")[2].split("/")[0]))
+            _check(url, headers)
+        return targets
+
+    def _workers(self, config: Path, token: str) -> None:
+        """1 and 2 workers on Redis, unpinned, sharing the keys of the first gateway."""
+        p = self.ports
+        redis = [
+            REDIS,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(p["redis"]),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.start(redis)
+        time.sleep(0.3)
+        store = f"redis://127.0.0.1:{p['redis']}/0"
+        serve = [*WXGATE, "serve", "--dev", "--config", str(config)]
+        for name, workers in (("wx1", "1"), ("wx2", "2")):
+            env = _gateway_env(self.tmp, p["wxgate"], name, store)  # same issuer as the token
+            self.start([*serve, "--port", str(p[name]), "--workers", workers], env)
+            wait_http(f"http://127.0.0.1:{p[name]}/healthz")
+
+
+def measure(
+    targets: dict[str, tuple[str, dict[str, str]]], runs: int, seconds: float, connections: int
+) -> dict[str, list[float]]:
+    """``runs`` rounds over every target; each round starts one target later (so no
+    configuration always follows the same one)."""
+    results: dict[str, list[float]] = {name: [] for name in targets}
+    names = list(targets)
+    for name in names:  # warm-up: connection pools, verification cache, nginx keepalive
+        load(*targets[name], 1, connections)
+    for round_ in range(runs):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            results[name].append(load(*targets[name], seconds, connections))
+    return results
+
+
+def report(results: dict[str, list[float]], args: argparse.Namespace) -> dict[str, Any]:
+    med = {name: statistics.median(values) for name, values in results.items()}
+    ratios = {
+        "b_over_c": med["b_wxgate_jwt"] / med["c_wxgate_public"],
+        "b_over_e": med["b_wxgate_jwt"] / med["e_naive_proxy"],
+        "d_over_f": med["d_nginx_wxgate_verify"] / med["f_nginx_naive_verify"],
+        "2w_over_1w": med["h_wxgate_jwt_2w"] / med["g_wxgate_jwt_1w"],
+    }
+    goals = {"b_over_c": 0.9, "b_over_e": 1.5, "d_over_f": 1.5}
+    summary = {
+        "load_generator": "wrk" if WRK else "python",
+        "duration_s": args.duration,
+        "runs": args.runs,
+        "connections": args.connections,
+        "req_per_s": {name: [round(v) for v in values] for name, values in results.items()},
+        "median_req_per_s": {name: round(v) for name, v in med.items()},
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+        "goals_met": {k: ratios[k] >= goal for k, goal in goals.items()},
+    }
+    save("proxy", summary)
+    print(f"\n{'configuration':<24} {'median req/s':>13}  runs")
+    for name, values in results.items():
+        print(f"{name:<24} {med[name]:>13.0f}  {', '.join(f'{v:.0f}' for v in values)}")
+    for key, value in ratios.items():
+        goal = goals.get(key)
+        mark = "" if goal is None else f"  (goal >= {goal}: {'met' if value >= goal else 'MISSED'})"
+        print(f"{key:<24} {value:>13.2f}{mark}")
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="wxgate-bench-") as tmp:
+        bench = Bench(Path(tmp))
+        try:
+            targets = bench.setup()
+            results = measure(targets, args.runs, args.duration, args.connections)
+        finally:
+            bench.stop()
+    report(results, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Graceful shutdown of ``wxgate serve`` while a proxied request is in flight.
+
+The test runs the slow upstream; the gateway is a subprocess routing ``/slow/`` to it. After
+SIGTERM, ``/readyz`` answers 503 during the drain, the in-flight request still completes with
+200, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.config import DEV_CONFIG_PATH
+from tests.server.test_proxy_support import Upstream
+from tests.server.test_workers import _free_port, _wait_ready
+
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    up = Upstream()
+    await up.start()
+    yield up
+    await up.stop()
+
+
+def _config_file(tmp_path: Path, upstream_url: str) -> Path:
+    """The dev config with one route, ``/slow/`` → the test's upstream."""
+    base = DEV_CONFIG_PATH.read_text().split("[[proxy.routes]]")[0]
+    route = (
+        f'[[proxy.routes]]\nprefix = "/slow/"\nupstream = "{upstream_url}/slow"\n'
+        'auth = "public"\nstrip_prefix = true\ntimeout = 10.0\n'
+    )
+    path = tmp_path / "gateway.toml"
+    path.write_text(base + route)
+    return path
+
+
+async def test_sigterm_drains_and_finishes_in_flight_request(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "WXGATE_SERVER__DATA_DIR": str(tmp_path / "var"),
+        "WXGATE_SERVER__DRAIN_SECONDS": "1.0",
+        "WXGATE_SERVER__GRACE_SECONDS": "5.0",
+        "WXGATE_LOGGING__ACCESS_LOG": "false",
+    }
+    config = _config_file(tmp_path, upstream.url)
+    log = tmp_path / "wxgate.log"
+    command = ["serve", "--dev", "--config", str(config), "--port", str(port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", *command],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_ready(url, proc, log)
+        async with aiohttp.ClientSession() as http:
+
+            async def slow() -> tuple[int, dict[str, bool]]:
+                async with http.get(f"{url}/slow/?delay=2") as resp:
+                    return resp.status, await resp.json()
+
+            in_flight = asyncio.create_task(slow())
+            await asyncio.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.2)
+            async with aiohttp.ClientSession() as probe, probe.get(f"{url}/readyz") as resp:
+                ready_status = resp.status
+            status, body = await in_flight
+        code = await asyncio.to_thread(proc.wait, 15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert ready_status == 503
+    assert status == 200 and body == {"slow": True}
+    assert code == 0, log.read_text()[-3000:]
