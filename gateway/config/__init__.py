@@ -1,0 +1,67 @@
+"""One typed, frozen configuration tree.
+
+``load_config(path, environ, dev=...)`` reads TOML (stdlib ``tomllib``), applies environment
+overrides ``WXGATE_SECTION__KEY=value`` (``__`` separates levels, keys are case-insensitive), reads
+``*_file`` secrets, coerces types from the dataclass annotations and validates. Every problem is
+collected and reported at once as ``key.path: message``; unknown keys and sections are errors.
+
+The package: ``tree`` (the dataclasses), ``loader`` (the only module that reads
+``os.environ``; callers pass it in explicitly) and ``rules`` (cross-field validation).
+"""
+
+from gateway.config.loader import load_config, os_environ
+from gateway.config.rules import validate
+from gateway.config.tree import (
+    DEV_CONFIG_PATH,
+    ENV_PREFIX,
+    RESERVED_PREFIXES,
+    WECHAT_API_BASE,
+    WECHAT_API_FAILOVER_BASE,
+    WECHAT_OPEN_BASE,
+    Config,
+    ConfigError,
+    ForwardAuthConfig,
+    IntrospectionClient,
+    LoggingConfig,
+    LoginConfig,
+    MetricsConfig,
+    ProxyConfig,
+    RouteConfig,
+    ScanConfig,
+    ServerConfig,
+    SessionConfig,
+    StoreConfig,
+    TokensConfig,
+    UsersConfig,
+    WeChatAppConfig,
+    WeChatConfig,
+)
+
+__all__ = [
+    "DEV_CONFIG_PATH",
+    "ENV_PREFIX",
+    "RESERVED_PREFIXES",
+    "WECHAT_API_BASE",
+    "WECHAT_API_FAILOVER_BASE",
+    "WECHAT_OPEN_BASE",
+    "Config",
+    "ConfigError",
+    "ForwardAuthConfig",
+    "IntrospectionClient",
+    "LoggingConfig",
+    "LoginConfig",
+    "MetricsConfig",
+    "ProxyConfig",
+    "RouteConfig",
+    "ScanConfig",
+    "ServerConfig",
+    "SessionConfig",
+    "StoreConfig",
+    "TokensConfig",
+    "UsersConfig",
+    "WeChatAppConfig",
+    "WeChatConfig",
+    "load_config",
+    "os_environ",
+    "validate",
+]

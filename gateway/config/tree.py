@@ -1,0 +1,306 @@
+"""The configuration tree: typed, frozen dataclasses, one per section.
+
+``Config`` is the root; ``dev`` is set by ``--dev``, never by a file. Defaults here are the
+documented defaults (config/gateway.example.toml lists every key).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "DEV_CONFIG_PATH",
+    "ENV_PREFIX",
+    "RESERVED_PREFIXES",
+    "WECHAT_API_BASE",
+    "WECHAT_API_FAILOVER_BASE",
+    "WECHAT_OPEN_BASE",
+    "Config",
+    "ConfigError",
+    "ForwardAuthConfig",
+    "IntrospectionClient",
+    "LoggingConfig",
+    "LoginConfig",
+    "MetricsConfig",
+    "ProxyConfig",
+    "RouteConfig",
+    "ScanConfig",
+    "ServerConfig",
+    "SessionConfig",
+    "StoreConfig",
+    "TokensConfig",
+    "UsersConfig",
+    "WeChatAppConfig",
+    "WeChatConfig",
+]
+
+ENV_PREFIX = "WXGATE_"
+DEV_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "dev.toml"
+RESERVED_PREFIXES = ("/auth/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/_sim/")
+WECHAT_API_BASE = "https://api.weixin.qq.com"
+WECHAT_API_FAILOVER_BASE = "https://api2.weixin.qq.com"
+WECHAT_OPEN_BASE = "https://open.weixin.qq.com"
+
+
+class ConfigError(Exception):
+    """Every problem found in a configuration, each as ``key.path: message``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "0.0.0.0"  # noqa: S104 (a server binds all interfaces unless told)
+    port: int = 8080
+    public_url: str = ""
+    workers: int = 1
+    data_dir: str = "./var"
+    max_body_bytes: int = 1_048_576
+    drain_seconds: float = 5.0
+    grace_seconds: float = 25.0
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    enabled: bool = True
+    path: str = "/metrics"
+    host: str = ""
+    port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    url: str = "memory://"
+    prefix: str = "wxgate:"
+    connect_timeout: float = 2.0
+    command_timeout: float = 2.0
+    pool_size: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class IntrospectionClient:
+    client_id: str = ""
+    client_secret: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TokensConfig:
+    issuer: str = ""
+    audience: str = "wxgate"
+    algorithm: Literal["RS256", "ES256"] = "RS256"
+    keys_dir: str = ""
+    access_ttl: int = 900
+    refresh_ttl: int = 2_592_000
+    refresh_sliding: bool = False
+    refresh_reuse_grace: float = 10.0
+    scope: str = ""
+    leeway: int = 30
+    max_token_bytes: int = 8192
+    publish_delay: int = 600
+    jwks_max_age: int = 300
+    verify_cache_size: int = 10_000
+    introspection_clients: tuple[IntrospectionClient, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    cookie_name: str = "wxgate_session"
+    secure: bool | None = None
+    domain: str = ""
+    samesite: Literal["Lax", "Strict", "None"] = "Lax"
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatAppConfig:
+    kind: Literal["website", "official_account", "miniprogram"] = "website"
+    appid: str = ""
+    secret: str = ""
+    scope: str = ""
+    wxacode_page: str = ""
+    wxacode_env_version: Literal["release", "trial", "develop"] = "release"
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatConfig:
+    api_base: str = WECHAT_API_BASE
+    api_failover_base: str = WECHAT_API_FAILOVER_BASE
+    open_base: str = WECHAT_OPEN_BASE
+    timeout: float = 5.0
+    connect_timeout: float = 2.0
+    max_retries: int = 2
+    session_key_encryption_key: str = ""
+    apps: dict[str, WeChatAppConfig] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UsersConfig:
+    url: str = ""
+    pool_min: int = 1
+    pool_max: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class LoginConfig:
+    allowed_return_origins: tuple[str, ...] = ()
+    default_return_to: str = "/"
+    state_ttl: int = 600
+    web_app: str = ""
+    mp_app: str = ""
+    miniprogram_app: str = ""
+    rate_limit_per_minute: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    ticket_ttl: int = 120
+    scan_extend: int = 60
+    create_rate_per_minute: int = 60
+    max_waiters_per_ticket: int = 16
+    sse_heartbeat: float = 15.0
+    longpoll_max_wait: float = 30.0
+    qr_box_size: int = 8
+    qr_border: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    prefix: str = ""
+    upstream: str = ""
+    auth: Literal["required", "optional", "public"] = "required"
+    strip_prefix: bool = False
+    timeout: float = 30.0
+    websocket: bool = False
+    audience: str = ""
+    scopes: tuple[str, ...] = ()
+    preserve_host: bool = False
+    pass_token: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardAuthConfig:
+    redirect: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    routes: tuple[RouteConfig, ...] = ()
+    subject_header: str = "X-Auth-Subject"
+    openid_header: str = "X-Auth-OpenID"
+    unionid_header: str = "X-Auth-UnionID"
+    appid_header: str = "X-Auth-AppID"
+    scope_header: str = "X-Auth-Scope"
+    token_header: str = "X-Auth-Token"
+    strip_header_prefix: str = "X-Auth-"
+    connect_timeout: float = 5.0
+    limit_per_upstream: int = 256
+    websocket_recheck_interval: float = 30.0
+    echo_upstream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration. ``dev`` is set by ``--dev``, never by a file."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    wechat: WeChatConfig = field(default_factory=WeChatConfig)
+    users: UsersConfig = field(default_factory=UsersConfig)
+    login: LoginConfig = field(default_factory=LoginConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    forward_auth: ForwardAuthConfig = field(default_factory=ForwardAuthConfig)
+    dev: bool = False
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.server.data_dir)
+
+    @property
+    def keys_dir(self) -> Path:
+        return Path(self.tokens.keys_dir) if self.tokens.keys_dir else self.data_dir / "keys"
+
+    @property
+    def public_url(self) -> str:
+        """Base URL browsers reach the gateway at, without a trailing slash."""
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        host = self.server.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.server.port}"
+
+    @property
+    def issuer(self) -> str:
+        return self.tokens.issuer.rstrip("/") if self.tokens.issuer else self.public_url
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.session.secure is not None:
+            return self.session.secure
+        return not self.dev
+
+    def app_named(self, kind: str, preferred: str = "") -> tuple[str, WeChatAppConfig] | None:
+        """The app called ``preferred``, else the first configured app of ``kind``."""
+        apps = self.wechat.apps
+        if preferred:
+            app = apps.get(preferred)
+            return (preferred, app) if app is not None and app.kind == kind else None
+        for name, app in apps.items():
+            if app.kind == kind:
+                return name, app
+        return None
+
+    def resolved(self) -> Config:
+        """The config as the running gateway uses it.
+
+        In dev mode every WeChat base URL points at the simulator mounted at
+        ``<public_url>/_sim/wechat`` and the ``echo`` upstream at ``<public_url>/_sim/echo``.
+        """
+        if not self.dev:
+            return self
+        sim = f"{self.public_url}/_sim/wechat"
+        wechat = dataclasses.replace(
+            self.wechat, api_base=sim, api_failover_base=sim, open_base=sim
+        )
+        echo = f"{self.public_url}/_sim/echo"
+        routes = tuple(
+            dataclasses.replace(r, upstream=echo) if r.upstream == "echo" else r
+            for r in self.proxy.routes
+        )
+        proxy = dataclasses.replace(self.proxy, routes=routes)
+        return dataclasses.replace(self, wechat=wechat, proxy=proxy)
+
+    def with_workers(self, workers: int) -> Config:
+        """A copy with ``server.workers`` replaced (validated again: N > 1 needs Redis)."""
+        config = dataclasses.replace(self, server=dataclasses.replace(self.server, workers=workers))
+        from gateway.config.rules import validate_server
+
+        problems = validate_server(config)
+        if problems:
+            raise ConfigError(problems)
+        return config
+
+    def with_bind(self, host: str, port: int) -> Config:
+        """A copy bound to ``host:port``; in dev mode the public URL follows the bind address."""
+        server = dataclasses.replace(self.server, host=host, port=port)
+        if self.dev:
+            server = dataclasses.replace(server, public_url="")
+        return dataclasses.replace(self, server=server)
