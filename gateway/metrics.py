@@ -6,6 +6,8 @@ packages receive it and count, the server exposes the registry at ``/metrics``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway import __version__
@@ -63,6 +65,7 @@ class Metrics:
             "wxgate_build_info", "Build information (always 1).", ["version"], registry=r
         )
         self.build_info.labels(version=__version__).set(1)
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.store_errors = Counter(
             "wxgate_store_errors_total",
             "Store operations that failed (backend unreachable or timed out).",
@@ -180,3 +183,16 @@ class Metrics:
             ["result"],
             registry=r,
         )
+
+    def http_children(self, route: str, method: str, status: int) -> tuple[Any, Any]:
+        """The request counter and duration histogram for these labels, cached: ``labels()``
+        costs more than the ``inc()`` it precedes on every request, and the label values are
+        bounded (route templates, methods, statuses), so the cache is too."""
+        key = (route, method, status)
+        found = self._http_children.get(key)
+        if found is None:
+            found = self._http_children[key] = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_duration.labels(route),
+            )
+        return found

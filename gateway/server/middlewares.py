@@ -45,6 +45,9 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
     429: ("rate_limited", "too many requests"),
 }
 
+_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -115,10 +118,11 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def _observe(request: web.Request, status: int, elapsed: float) -> None:
-    metrics = request.app[METRICS]
     route = _route_label(request)
-    metrics.http_requests.labels(route, request.method, str(status)).inc()
-    metrics.http_duration.labels(route).observe(elapsed)
+    method = request.method if request.method in _METHODS else "OTHER"  # bounded label values
+    counter, histogram = request.app[METRICS].http_children(route, method, status)
+    counter.inc()
+    histogram.observe(elapsed)
     if request.app[CONFIG].logging.access_log:
         extra: dict[str, Any] = {
             "method": request.method,

@@ -170,7 +170,6 @@ class Proxy:
                 data=request.content if request.body_exists else None,
                 allow_redirects=False,
                 timeout=route.timeout,
-                skip_auto_headers=_SKIP_AUTO,
             )
         except _UPSTREAM_ERRORS as exc:
             raise self.upstream_failure(route, exc) from exc
@@ -287,6 +286,7 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
             limit=0, limit_per_host=config.proxy.limit_per_upstream, ttl_dns_cache=60
         ),
         cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=_SKIP_AUTO,  # forward what the client sent, add nothing of our own
         auto_decompress=False,
         raise_for_status=False,
     )

@@ -116,3 +116,14 @@ async def test_metrics_are_prometheus_text_with_route_templates(client: TestClie
     assert "wxgate_build_info" in families
     assert "wxgate_http_requests_in_flight" in families
     assert "wxgate_http_request_duration_seconds" in families
+
+
+async def test_metric_labels_stay_bounded(client: TestClient) -> None:
+    for method in ("PROPFIND", "MKCOL", "LOCK"):  # methods the HTTP parser accepts
+        await client.request(method, f"/random/{method}")
+    await client.get("/healthz")
+    text = await (await client.get("/metrics")).text()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = families["wxgate_http_requests"].samples
+    assert {s.labels["method"] for s in samples} == {"GET", "OTHER"}
+    assert not any("random" in s.labels["route"] for s in samples)
