@@ -18,7 +18,8 @@ cheap, so it barely competes with the server measured). Configurations:
 
 Each configuration runs ``--runs`` times (default 5 x 2 s), interleaved (round 1 of all, then
 round 2..., each round rotated by one), after a warm-up; each ratio is the median of the
-per-round ratios (both sides measured in the same round, so the machine's drift cancels). About 2 minutes in all. Results: a JSON summary and a
+per-round ratios (both sides measured in the same round, so the machine's drift cancels).
+About 2 minutes in all. Results: a JSON summary and a
 table on stdout, also saved to tests/bench/results/proxy.json. The gateway's access log is off
 (``logging.access_log = false``) like the baselines, which log nothing.
 """
