@@ -22,7 +22,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.bench.common import PYTHON, WXGATE, Proc, free_port, pinned, save, wait_http
+from tests.bench.common import PYTHON, WXGATE, Proc, pinned, save, wait_http
+from tests.fixtures.net import free_port
 
 MINI_APPID = "wx00000000000000c3"
 CONFIG = """

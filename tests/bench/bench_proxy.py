@@ -39,7 +39,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.bench.common import PYTHON, ROOT, WXGATE, Proc, free_port, pinned, save, wait_http
+from tests.bench.common import PYTHON, ROOT, WXGATE, Proc, pinned, save, wait_http
+from tests.fixtures.net import free_port
 
 SERVER_CORE = 0
 CLIENT_CORE = 1

@@ -40,7 +40,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.fixtures.redis_server import RedisServer, _free_port, unique_prefix
+from tests.fixtures.net import free_port
+from tests.fixtures.redis_server import RedisServer, unique_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI_APPID = "wx00000000000000c3"
@@ -147,7 +148,7 @@ def pin(core: int) -> list[str]:
 
 
 async def start_gateway(name: str, workdir: Path, env: dict[str, str]) -> Proc:
-    port = _free_port()
+    port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     lag_file, log = workdir / f"{name}.lag.json", workdir / f"{name}.log"
     environ = {**os.environ, "WXGATE_SERVER__DATA_DIR": str(workdir / "var"),
@@ -492,7 +493,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wxgate-bench-scan-") as tmp:
         workdir = Path(tmp)
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        redis = RedisServer(binary, workdir, _free_port())
+        redis = RedisServer(binary, workdir, free_port())
         redis.start()
         if pin(1) and redis._proc is not None:  # next to the gateways, away from the load
             subprocess.run(["taskset", "-pc", "1", str(redis._proc.pid)],

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,12 +30,6 @@ def pinned(cmd: Sequence[str], core: int | None) -> list[str]:
     if core is None or shutil.which("taskset") is None or core >= cores():
         return list(cmd)
     return ["taskset", "-c", str(core), *cmd]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_http(url: str, timeout: float = 20.0) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.fixtures.net import free_port
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -44,12 +45,6 @@ def require_chromium() -> None:
     if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
         pytest.fail(message)
     pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

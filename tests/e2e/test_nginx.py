@@ -24,6 +24,7 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.config import ProxyConfig
 from gateway.server.keys import CONFIG
+from tests.fixtures.net import free_port
 from tests.server.test_proxy_support import (
     Gateway,
     Upstream,
@@ -46,12 +47,6 @@ def _nginx_binary() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def render(gateway_addr: str, app_addr: str, port: int) -> str:
@@ -148,7 +143,7 @@ async def gw(tmp_path: Path, upstream: Upstream, clock: ManualClock) -> AsyncIte
 @pytest.fixture
 def nginx(tmp_path: Path, gw: Gateway, upstream: Upstream) -> Iterator[str]:
     binary = _nginx_binary()
-    port = _free_port()
+    port = free_port()
     server = Nginx(tmp_path / "nginx", port)
     (tmp_path / "nginx").mkdir()
     site = render(gw.url.split("//")[1], upstream.url.split("//")[1], port)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +16,7 @@ from gateway.config import Config
 from gateway.server.app import create_app
 from gateway.simulator import SIMULATOR, Simulator
 from tests.conftest import dev_config
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.fixtures.net import free_port
 
 
 @dataclass

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -26,30 +24,19 @@ from gateway.server.app import create_app
 from gateway.server.keys import SCAN, STORE
 from gateway.store import Store
 from tests.conftest import dev_config
+from tests.fixtures.net import free_port
 
 __all__ = [
     "PC_UA",
     "WECHAT_UA",
     "Gateway",
     "Phone",
-    "ignore_str_request_keys",
     "start_gateway",
 ]
 
 PC_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
 WECHAT_UA = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger/8.0.49 NetType/WIFI"
 MINI_APPID = "wx00000000000000c3"
-
-# The foundation middleware stores str keys on the request; aiohttp 3.14 warns once per key.
-ignore_str_request_keys = pytest.mark.filterwarnings(
-    "ignore::aiohttp.web_exceptions.NotAppKeyWarning"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -21,13 +21,10 @@ from tests.server.test_scan_harness import (
     PC_UA,
     Gateway,
     Phone,
-    ignore_str_request_keys,
     read_sse,
     sse_fields,
     start_gateway,
 )
-
-pytestmark = ignore_str_request_keys
 
 
 @pytest.fixture

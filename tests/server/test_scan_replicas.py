@@ -17,13 +17,10 @@ from tests.fixtures.redis_server import RedisServer, unique_prefix
 from tests.server.test_scan_harness import (
     Gateway,
     Phone,
-    ignore_str_request_keys,
     read_sse,
     sse_fields,
     start_gateway,
 )
-
-pytestmark = ignore_str_request_keys
 
 
 def redis_env(server: RedisServer, prefix: str) -> dict[str, str]:

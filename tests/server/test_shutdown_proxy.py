@@ -19,8 +19,9 @@ import aiohttp
 import pytest
 
 from gateway.config import DEV_CONFIG_PATH
+from tests.fixtures.net import free_port
 from tests.server.test_proxy_support import Upstream
-from tests.server.test_workers import _free_port, _wait_ready
+from tests.server.test_workers import _wait_ready
 
 pytestmark = [pytest.mark.slow]
 
@@ -48,7 +49,7 @@ def _config_file(tmp_path: Path, upstream_url: str) -> Path:
 async def test_sigterm_drains_and_finishes_in_flight_request(
     tmp_path: Path, upstream: Upstream
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "WXGATE_SERVER__DATA_DIR": str(tmp_path / "var"),

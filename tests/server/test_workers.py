@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,15 +12,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.fixtures.net import free_port
 from tests.fixtures.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _workers(pid: int) -> list[int]:
@@ -89,7 +83,7 @@ async def _exercise(url: str, proc: subprocess.Popen[bytes], log: Path, token: s
 async def test_two_workers_serve_and_stop_on_sigterm(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = _env(tmp_path, redis_server, port)
     subprocess.run(_wxgate("keys", "generate", "--dev"), env=env, check=True, capture_output=True)
     token = subprocess.run(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 
 import aiohttp
@@ -12,6 +11,7 @@ import pytest
 
 from gateway.config import WeChatConfig
 from gateway.simulator import Simulator, run_simulator
+from tests.fixtures.net import free_port
 from tests.simulator.harness import APPS, MINI, SECRETS
 
 
@@ -108,14 +108,8 @@ async def test_dev_helpers(http: aiohttp.ClientSession, sim_base: str, sim: Simu
         assert await r.json() == {"codes": []}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_run_simulator_standalone(http: aiohttp.ClientSession) -> None:
-    port = _free_port()
+    port = free_port()
     task = asyncio.create_task(run_simulator(WeChatConfig(apps=APPS), "127.0.0.1", port))
     try:
         for _ in range(100):

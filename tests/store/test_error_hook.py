@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from gateway.config import StoreConfig
 from gateway.errors import StoreUnavailable
 from gateway.store import create_store
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.fixtures.net import free_port
 
 
 async def test_failed_operations_are_reported_with_their_name() -> None:
     config = StoreConfig(
-        url=f"redis://127.0.0.1:{closed_port()}/0", connect_timeout=0.2, command_timeout=0.2
+        url=f"redis://127.0.0.1:{free_port()}/0", connect_timeout=0.2, command_timeout=0.2
     )
     ops: list[str] = []
     store = create_store(config, on_error=ops.append)
