@@ -64,7 +64,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     if start.widget is not None:
         base = config.wechat.open_base if config.dev else ""
         script = f"{base}{WXLOGIN_SCRIPT_PATH}" if config.dev else WXLOGIN_SCRIPT_URL
-        response: web.StreamResponse = login_pages.embed_page(request, script, start.widget)
+        response: web.StreamResponse = login_pages.embed_page(
+            request, script, config.wechat.open_base, start.widget
+        )
     else:
         response = redirect(start.redirect_url)
     if fresh:

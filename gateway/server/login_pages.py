@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 from string import Template
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -64,10 +65,19 @@ def snapshot_page(request: web.BaseRequest, retry_url: str) -> web.Response:
     return _page(request, "Open the full service", text, _retry(retry_url, "Log in again"), 403)
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def embed_page(
-    request: web.BaseRequest, script_url: str, widget: dict[str, str | bool | int]
+    request: web.BaseRequest,
+    script_url: str,
+    frame_base: str,
+    widget: dict[str, str | bool | int],
 ) -> web.Response:
-    """A page embedding WeChat's QR widget ``wxLogin.js`` (reference §2.2)."""
+    """A page embedding WeChat's QR widget ``wxLogin.js`` (reference §2.2); the widget frames
+    ``<frame_base>/connect/qrconnect``."""
     options = json.dumps(widget).replace("<", "\\u003c")
     body = (
         '<div id="wxgate-qr"></div>'
@@ -78,11 +88,10 @@ def embed_page(
     title = "微信扫码登录" if _zh(request) else "Log in with WeChat"
     text = "请使用微信扫描二维码。" if _zh(request) else "Scan the QR code with WeChat."
     resp = _page(request, title, text, body, 200)
-    origin = script_url.split("/connect/")[0]
     resp.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'self' {origin}; "
-        f"frame-src {origin} https://open.weixin.qq.com; "
-        "style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'"
+        f"default-src 'none'; script-src 'self' {_origin(script_url)}; "
+        f"frame-src {_origin(frame_base)}; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "base-uri 'none'"
     )
     return resp
 

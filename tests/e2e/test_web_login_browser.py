@@ -54,3 +54,22 @@ async def test_denial_shows_a_page_with_a_retry_link(server: Server, browser: Br
     await page.click("text=重新登录")
     await page.wait_for_selector("#sim-allow", timeout=TIMEOUT_MS)  # back on WeChat's page
     await context.close()
+
+
+async def test_embedded_widget_logs_the_top_window_in(server: Server, browser: Browser) -> None:
+    """``mode=embed``: the wxLogin.js widget's iframe; on Allow the top window navigates to the
+    callback (wxLogin.js default, reference §2.2) and lands logged in."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{server.base}/auth/wechat/web/login?return_to=/demo/embedded&mode=embed")
+    frame_element = await page.wait_for_selector("#wxgate-qr iframe", timeout=TIMEOUT_MS)
+    frame = await frame_element.content_frame()
+    assert frame is not None
+    await frame.wait_for_selector("#sim-allow", timeout=TIMEOUT_MS)
+    assert "login_type=jssdk" in frame.url
+    await frame.fill("#sim-user", "yuki")
+    await frame.click("#sim-allow")
+    await page.wait_for_url(f"{server.base}/demo/embedded", timeout=TIMEOUT_MS)
+    seen = json.loads(await page.inner_text("body"))
+    assert {k.lower(): v for k, v in seen["headers"].items()}["x-auth-subject"].startswith("u_")
+    await context.close()
