@@ -36,7 +36,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.config import Config
-from gateway.errors import InsufficientScope
+from gateway.errors import AccessDenied, InsufficientScope
 from gateway.metrics import Metrics
 from gateway.server.auth import (
     AUTH,
@@ -75,9 +75,12 @@ class ForwardAuth:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request[ROUTE_LABEL] = VERIFY_PATH
-        original = _original_target(request)
-        route = self.table.match(normalize_path(unquote(urlsplit(original).path) or "/"))
-        route = route or self.default
+        try:
+            original, path = _original_target(request)
+        except AccessDenied:
+            self._forbidden.inc()
+            raise
+        route = self.table.match(path) or self.default
         if route.auth == "public":
             self._allowed.inc()
             return web.Response()
@@ -137,22 +140,49 @@ class ForwardAuth:
         return f"{proto}://{host}{original}" if proto and host else original
 
 
-def _original_target(request: web.Request) -> str:
-    """The path (and query) of the request the front proxy is asking about."""
+def _candidates(request: web.Request) -> list[str]:
+    """Every statement of the original request's path (and query) the sub-request carries:
+    nginx's ``X-Original-URI``, Traefik's ``X-Forwarded-Uri``, ingress-nginx's
+    ``X-Original-URL`` (a full URL) and Envoy's path after ``/auth/verify``."""
     headers = request.headers
-    target = headers.get("X-Original-URI") or headers.get("X-Forwarded-Uri")
-    if target:
-        return target if target.startswith("/") else "/" + target
+    found = []
+    for name in ("X-Original-URI", "X-Forwarded-Uri"):
+        value = headers.get(name)
+        if value:
+            found.append(value if value.startswith("/") else "/" + value)
     url = headers.get("X-Original-URL")
     if url:
         parts = urlsplit(url)
-        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    tail = request.match_info.get("tail")
-    if tail is not None:
+        found.append((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+    if request.match_info.get("tail") is not None:
         raw = request.rel_url.raw_path[len(VERIFY_PATH) :] or "/"
         query = request.rel_url.raw_query_string
-        return f"{raw}?{query}" if query else raw
-    return "/"
+        found.append(f"{raw}?{query}" if query else raw)
+    return found
+
+
+def route_path(target: str) -> str:
+    """The path a front proxy routes ``target`` (path and query, no scheme) on.
+
+    Split by hand, not with ``urlsplit``: ``//admin/x`` is a path here, which ``urlsplit``
+    would read as the host ``admin`` and the path ``/x``."""
+    return normalize_path(unquote(target.partition("?")[0]) or "/")
+
+
+def _original_target(request: web.Request) -> tuple[str, str]:
+    """The original request's target (path and query) and the path its policy is chosen by.
+
+    Front proxies set their own header but pass the client's other headers through, so a
+    client could add a header naming a public path: when the statements disagree the request
+    is refused (403) rather than trusting one of them.
+    """
+    found = _candidates(request)
+    if not found:
+        return "/", "/"
+    paths = {route_path(target) for target in found}
+    if len(paths) > 1:
+        raise AccessDenied("the sub-request names more than one original path")
+    return found[0], paths.pop()
 
 
 FORWARD_AUTH = web.AppKey("forward_auth", ForwardAuth)

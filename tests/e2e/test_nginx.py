@@ -134,6 +134,7 @@ async def gw(tmp_path: Path, upstream: Upstream, clock: ManualClock) -> AsyncIte
     routes: list[dict[str, Any]] = [
         {"prefix": "/public/", "upstream": upstream.url, "auth": "public"},
         {"prefix": "/demo/", "upstream": upstream.url, "auth": "required"},
+        {"prefix": "/", "upstream": upstream.url, "auth": "public"},
     ]
     config = make_config(tmp_path, routes, WXGATE_SERVER__TRUSTED_PROXIES="127.0.0.1/32")
     async with gateway(config, clock=clock) as g:
@@ -249,3 +250,20 @@ def test_shipped_config_matches_gateway_defaults() -> None:
 async def test_upstream_stays_reachable_while_nginx_runs(nginx: str) -> None:
     results = await asyncio.gather(*(_get(f"{nginx}/public/{i}") for i in range(20)))
     assert [status for status, _, _ in results] == [200] * 20
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("//demo/secret", {}),  # nginx merges the slashes and routes to /demo/
+        ("/demo/secret", {"X-Forwarded-Uri": "/public/x"}),  # a header of another proxy
+        ("/demo/secret", {"X-Original-URL": "http://x/public/"}),
+        ("/demo/./secret", {}),
+    ],
+)
+async def test_no_way_around_a_required_route(
+    nginx: str, upstream: Upstream, path: str, headers: dict[str, str]
+) -> None:
+    status, _, _ = await _get(f"{nginx}{path}", Accept="application/json", **headers)
+    assert status in (401, 403)
+    assert upstream.received == []

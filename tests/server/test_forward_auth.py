@@ -202,3 +202,27 @@ async def test_expired_session_is_renewed_with_a_new_cookie(tmp_path: Path) -> N
             if s.name.endswith("_total") and s.value
         }
         assert decisions == {"allowed": 1.0}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X_Original_URI": "//demo/secret"},  # a path, not a host: still /demo/
+        {"X_Original_URI": "/public/../demo/x"},
+        {"X_Original_URI": "/demo/x", "X_Forwarded_Uri": "/public/x"},  # client adds a header
+        {"X_Forwarded_Uri": "/demo/x", "X_Original_URI": "/public/x"},
+        {"X_Original_URL": "https://app.example.com/demo/x", "X_Original_URI": "/public/"},
+    ],
+)
+async def test_a_client_cannot_pick_a_public_policy(
+    gw: Gateway, http: aiohttp.ClientSession, headers: dict[str, str]
+) -> None:
+    resp = await verify(http, f"{gw.url}/auth/verify", **headers)
+    assert resp.status in (401, 403), headers
+
+
+async def test_agreeing_statements_are_fine(gw: Gateway, http: aiohttp.ClientSession) -> None:
+    resp = await verify(
+        http, f"{gw.url}/auth/verify", X_Original_URI="/public/a?b=1", X_Forwarded_Uri="/public/a"
+    )
+    assert resp.status == 200
