@@ -80,7 +80,9 @@ def test_traefik_forward_auth_matches_gateway(traefik: dict[str, Any]) -> None:
         assert url.query in ("", "redirect=1")
         assert fa["authResponseHeaders"] == IDENTITY
         assert fa["authResponseHeadersRegex"] == f"^{PROXY.strip_header_prefix}"
-        assert fa["trustForwardHeader"] is True
+        # Traefik must set X-Forwarded-Uri itself: a client's own would name any path
+        assert fa["trustForwardHeader"] is False
+        assert {"Authorization", "Cookie", "Accept"} <= set(fa["authRequestHeaders"])
         assert fa["addAuthCookiesToResponse"] == [COOKIE]
     routers = traefik["http"]["routers"]
     assert "/auth/" in routers["wxgate"]["rule"] and routers["wxgate"]["service"] == "wxgate"
