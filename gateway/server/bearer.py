@@ -15,23 +15,26 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="wxgate", error="invalid_token"'
 
 
 def bearer_token(request: web.Request) -> str | None:
-    """The token of ``Authorization: Bearer <token>`` (scheme case-insensitive), or None."""
+    """The token of ``Authorization: Bearer <token>`` (RFC 6750 §2.1, scheme case-insensitive):
+    "" when the header names the scheme without a token (a malformed credential, refused with
+    ``error="invalid_token"``), None without such a header (no credential at all)."""
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         return None
-    return token.strip() or None
+    return token.strip()
 
 
 def _verify(request: web.Request, token: str | None) -> AccessClaims:
-    if not token:
+    if token is None:
         raise InvalidToken(
             "a bearer token is required", headers={"WWW-Authenticate": 'Bearer realm="wxgate"'}
         )
     try:
         return request.app[TOKENS].verify(token)
     except InvalidToken as exc:
-        exc.headers.update(_CHALLENGE)
+        for name, value in _CHALLENGE.items():  # keep a fuller challenge the verifier gave
+            exc.headers.setdefault(name, value)
         raise
 
 

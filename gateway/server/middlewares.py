@@ -22,6 +22,7 @@ from aiohttp import web
 from gateway.errors import GatewayError
 from gateway.logs import request_id_var
 from gateway.server.keys import CONFIG, METRICS
+from gateway.server.session import clear_session
 
 __all__ = ["REQUEST_ID", "ROUTE_LABEL", "error_response", "gateway_middleware"]
 
@@ -82,7 +83,10 @@ def _route_label(request: web.Request) -> str:
 
 def _render(request: web.Request, exc: BaseException, request_id: str) -> web.StreamResponse:
     if isinstance(exc, GatewayError):
-        return error_response(exc.status, exc.error, exc.description, request_id, exc.headers)
+        resp = error_response(exc.status, exc.error, exc.description, request_id, exc.headers)
+        if getattr(exc, "clear_cookie", False):  # a dead session: the browser forgets it too
+            clear_session(resp, request.app[CONFIG])
+        return resp
     if isinstance(exc, web.HTTPException):
         error, description = _HTTP_ERRORS.get(exc.status, ("server_error", "request failed"))
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}

@@ -22,30 +22,21 @@ import base64
 import binascii
 import hmac
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from gateway.config import Config
-from gateway.errors import InvalidClient, InvalidRequest, InvalidToken, UnsupportedGrantType
+from gateway.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
+from gateway.login.returnto import safe_return_to
+from gateway.server.bearer import bearer_token, require_bearer_or_session
 from gateway.server.body import read_params
 from gateway.server.keys import CONFIG, TOKENS, USERS
 from gateway.server.session import clear_session, read_session
 
-__all__ = ["bearer_token", "safe_return_to", "setup_routes"]
+__all__ = ["setup_routes"]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="wxgate"'}
-
-
-def bearer_token(request: web.Request) -> str | None:
-    """The token of an ``Authorization: Bearer`` header (RFC 6750 §2.1), "" when the header
-    names the scheme without a token, None without such a header."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else None
 
 
 async def token(request: web.Request) -> web.Response:
@@ -63,18 +54,6 @@ async def token(request: web.Request) -> web.Response:
     return web.json_response(pair.as_response(), headers=NO_STORE)
 
 
-def safe_return_to(value: str, config: Config) -> str:
-    """``value`` when it is a same-site path or on an allowed origin, else the default."""
-    parts = urlsplit(value)
-    if value.startswith("/") and not value.startswith(("//", "/\\")) and not parts.netloc:
-        return value
-    origin = f"{parts.scheme}://{parts.netloc}"
-    allowed = {o.rstrip("/") for o in config.login.allowed_return_origins}
-    if parts.scheme in ("http", "https") and origin in allowed:
-        return value
-    return config.login.default_return_to
-
-
 async def logout(request: web.Request) -> web.StreamResponse:
     """End the presented session and clear the cookie (204, or 303 to ``return_to``)."""
     config = request.app[CONFIG]
@@ -86,7 +65,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     return_to = params.get("return_to") or request.query.get("return_to")
     response: web.StreamResponse
     if return_to:
-        location = safe_return_to(return_to, config)
+        login = config.login
+        location = safe_return_to(return_to, login.allowed_return_origins, login.default_return_to)
         response = web.Response(status=303, headers={"Location": location, **NO_STORE})
     else:
         response = web.Response(status=204, headers=NO_STORE)
@@ -152,13 +132,7 @@ async def introspect(request: web.Request) -> web.Response:
 
 async def userinfo(request: web.Request) -> web.Response:
     """``sub`` and what the gateway knows of the user's WeChat identity and profile."""
-    access = bearer_token(request)
-    if access is None:
-        cookie = read_session(request, request.app[CONFIG])
-        access = cookie.access_token if cookie else None
-    if access is None:
-        raise InvalidToken(headers={"WWW-Authenticate": 'Bearer realm="wxgate"'})
-    claims = request.app[TOKENS].verify(access)
+    claims = require_bearer_or_session(request)
     body: dict[str, Any] = {"sub": claims.sub}
     body.update({k: v for k, v in _token_identity(claims.raw).items() if v})
     users = request.app.get(USERS)

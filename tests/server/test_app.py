@@ -127,3 +127,11 @@ async def test_metric_labels_stay_bounded(client: TestClient) -> None:
     samples = families["wxgate_http_requests"].samples
     assert {s.labels["method"] for s in samples} == {"GET", "OTHER"}
     assert not any("random" in s.labels["route"] for s in samples)
+
+
+async def test_logout_return_to_follows_the_login_rules(client: TestClient) -> None:
+    for unsafe in ("/%5Cevil.com", "/%2F%2Fevil.com", "//evil.com", "https:evil.com"):
+        resp = await client.post("/auth/logout", data={"return_to": unsafe}, allow_redirects=False)
+        assert resp.status == 303 and resp.headers["Location"] == "/", unsafe
+    resp = await client.post("/auth/logout", data={"return_to": "/bye"}, allow_redirects=False)
+    assert resp.headers["Location"] == "/bye"

@@ -284,6 +284,17 @@ async def test_unauthenticated_browser_is_sent_to_login(
         assert 'wxgate_session="";' in resp.headers["Set-Cookie"]  # the dead cookie is cleared
 
 
+async def test_dead_session_cookie_is_cleared_for_api_clients_too(
+    gw: Gateway, http: aiohttp.ClientSession
+) -> None:
+    cookie = "wxgate_session=expired.jwt.value~no-such-refresh-token"
+    for path in ("/demo/x", "/auth/verify"):
+        headers = {"Cookie": cookie, "X-Original-URI": "/demo/x", "Accept": "application/json"}
+        async with http.get(f"{gw.url}{path}", headers=headers, allow_redirects=False) as resp:
+            assert resp.status == 401
+            assert 'wxgate_session="";' in resp.headers["Set-Cookie"], path
+
+
 async def test_optional_route_is_anonymous_with_a_bad_token(
     gw: Gateway, http: aiohttp.ClientSession
 ) -> None:
