@@ -195,13 +195,17 @@ class ScanLogin:
         ticket = await self.get(ticket_id)
         if not secret or not hmac.compare_digest(_hash(secret), ticket.field("bind")):
             raise AccessDenied("this browser did not create the ticket")
-        moved = await self._move(ticket, (CONFIRMED,), REDEEMED, {}, ttl=GRACE)
-        self._metrics.scan_tickets.labels("redeemed").inc()
-        identity = moved.confirmed_identity()
+        await self._require(ticket, (CONFIRMED,))
+        # The session first, the ticket used up second: if issuing fails (store, key ring),
+        # the ticket stays confirmed and the page can redeem again. A redeemer losing the race
+        # below drops its session unseen (its tokens never leave this process).
+        identity = ticket.confirmed_identity()
         tokens = await issuer.issue_session(
             identity.sub, [SCAN_AMR],
             appid=identity.appid, openid=identity.openid, unionid=identity.unionid,
         )  # fmt: skip
+        moved = await self._move(ticket, (CONFIRMED,), REDEEMED, {}, ttl=GRACE)
+        self._metrics.scan_tickets.labels("redeemed").inc()
         return Redeemed(tokens, identity, moved.field("return_to") or None)
 
     # -- phone side ---------------------------------------------------------------------
@@ -294,6 +298,17 @@ class ScanLogin:
         if bound and who is not None and who.sub != bound:
             raise TicketConflict(ticket.state, other_subject=True)
 
+    async def _require(self, ticket: Ticket, allowed: Collection[str]) -> float:
+        """The time now; TicketConflict unless the ticket is in one of ``allowed`` (an expiry
+        noticed here is recorded, once)."""
+        now = self._clock.time()
+        state = ticket.effective_state(now)
+        if state not in allowed:
+            if state == EXPIRED and ticket.state in LIVE_STATES:
+                await self.expire(ticket.id)
+            raise TicketConflict(state)
+        return now
+
     async def _move(
         self,
         ticket: Ticket,
@@ -303,12 +318,7 @@ class ScanLogin:
         ttl: float | None = None,
     ) -> Ticket:
         """One atomic transition from the state just read (which must be in ``allowed``)."""
-        now = self._clock.time()
-        state = ticket.effective_state(now)
-        if state not in allowed:
-            if state == EXPIRED and ticket.state in LIVE_STATES:
-                await self.expire(ticket.id)
-            raise TicketConflict(state)
+        now = await self._require(ticket, allowed)
         result = await self._store.transition(
             ticket_key(ticket.id), from_states=(ticket.state,), to_state=to_state,
             fields={**fields, "at": _ts(now)}, ttl=ttl, unexpired_at=now,

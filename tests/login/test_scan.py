@@ -18,7 +18,7 @@ import redis.asyncio
 
 from gateway.clock import Clock, ManualClock, SystemClock
 from gateway.config import ScanConfig, StoreConfig
-from gateway.errors import AccessDenied, NotFound, RateLimited
+from gateway.errors import AccessDenied, NotFound, RateLimited, StoreUnavailable
 from gateway.login.scan import GRACE, Identity, ScanLogin, TicketConflict
 from gateway.login.scan_hub import TooManyWaiters
 from gateway.login.scan_ticket import (
@@ -392,3 +392,20 @@ async def test_rate_limit(env: Env) -> None:
         await env.elapse(61)
         await scan.check_rate(client)  # a new window
     await scan.close()
+
+
+class BrokenTokens(FakeTokens):
+    async def issue_session(self, *args: object, **kwargs: object) -> TokenPair:
+        raise StoreUnavailable()
+
+
+async def test_a_failed_redeem_leaves_the_ticket_redeemable(env: Env) -> None:
+    ticket_id, secret = await new_ticket(env)
+    await env.scan.scan(ticket_id, BOB)
+    await env.scan.confirm(ticket_id, BOB)
+    with pytest.raises(StoreUnavailable):
+        await env.scan.redeem(ticket_id, secret, BrokenTokens())
+    assert (await env.scan.get(ticket_id)).state == "confirmed"
+    tokens = FakeTokens()
+    await env.scan.redeem(ticket_id, secret, tokens)
+    assert len(tokens.issued) == 1 and (await env.scan.get(ticket_id)).state == "redeemed"
