@@ -60,11 +60,15 @@ def _derive(secret: str, purpose: bytes) -> Sealer:
     return Sealer(key)
 
 
-def seal_with_secret(secret: str, purpose: bytes, plaintext: bytes) -> str:
-    """Encrypt ``plaintext`` under a key derived (HKDF-SHA256) from ``secret`` and ``purpose``."""
-    return _derive(secret, purpose).seal(plaintext, purpose)
+def seal_with_secret(secret: str, purpose: bytes, plaintext: bytes, context: bytes = b"") -> str:
+    """Encrypt ``plaintext`` under a key derived (HKDF-SHA256) from ``secret`` and ``purpose``;
+    ``context`` (e.g. the id of the record holding the value) is bound in as associated data,
+    so a sealed value cannot be moved elsewhere. The secret is >= 256 random bits in every use
+    (an OAuth code's single-use value, a refresh token), so HKDF needs no salt (RFC 5869 §3.1).
+    """
+    return _derive(secret, purpose).seal(plaintext, purpose + b"|" + context)
 
 
-def open_with_secret(secret: str, purpose: bytes, sealed: str) -> bytes:
+def open_with_secret(secret: str, purpose: bytes, sealed: str, context: bytes = b"") -> bytes:
     """Reverse ``seal_with_secret``; raises SealError on any mismatch."""
-    return _derive(secret, purpose).open(sealed, purpose)
+    return _derive(secret, purpose).open(sealed, purpose + b"|" + context)

@@ -35,14 +35,17 @@ from typing import Any
 from gateway.clock import Clock
 from gateway.errors import InvalidGrant
 from gateway.metrics import Metrics
+from gateway.sealed import SealError, open_with_secret, seal_with_secret
 from gateway.store import Store
 from gateway.tokens.issuer import AccessTokenIssuer, new_id
 from gateway.tokens.jws import is_b64url
 from gateway.tokens.revocation import RevocationList
-from gateway.tokens.seal import SealError, seal, unseal
 from gateway.tokens.session import Session, TokenPair, refresh_key, session_key
 
 __all__ = ["RefreshTokens", "Session", "TokenPair", "refresh_key", "session_key"]
+
+# HKDF info of the sealed successor pair (see ``gateway.sealed``)
+_SUCCESSOR = b"wxgate refresh successor v1"
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +154,7 @@ class RefreshTokens:
             session = dataclasses.replace(session, expires_at=now + self._ttl)
         pair, new_key, exp = await self._mint(session, now)
         body = {**pair.as_response(), "sid": pair.sid, "exp": exp}
-        sealed = seal(token, json.dumps(body).encode(), context=key.encode())
+        sealed = seal_with_secret(token, _SUCCESSOR, json.dumps(body).encode(), key.encode())
         moved = await self._store.transition(
             key,
             from_states=("active",),
@@ -175,7 +178,9 @@ class RefreshTokens:
             raise InvalidGrant()
         if now - float(record.get("rotated_at", "0")) < self._grace:
             try:
-                data = json.loads(unseal(token, record["successor"], context=key.encode()))
+                data = json.loads(
+                    open_with_secret(token, _SUCCESSOR, record["successor"], key.encode())
+                )
                 return TokenPair(
                     access_token=data["access_token"],
                     expires_in=max(0, int(data["exp"]) - int(now)),

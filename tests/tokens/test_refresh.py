@@ -12,10 +12,10 @@ import redis.asyncio
 from gateway.clock import ManualClock
 from gateway.errors import InvalidGrant
 from gateway.metrics import Metrics
+from gateway.sealed import SealError, open_with_secret, seal_with_secret
 from gateway.store import Store
 from gateway.store.memory import MemoryStore
 from gateway.tokens import TokenRejected
-from gateway.tokens.seal import SealError, seal, unseal
 from gateway.tokens.service import TokenService
 from tests.tokens.conftest import Backend, OpenService, make_config
 
@@ -179,12 +179,15 @@ async def test_bad_refresh_tokens(
         await service.refresh(pair.refresh_token)
 
 
+PURPOSE = b"wxgate refresh successor v1"
+
+
 def test_sealed_successor_opens_only_with_the_old_token() -> None:
     old, other = "A" * 43, "B" * 43
-    sealed = seal(old, b'{"pair": 1}', context=b"tokens:refresh:abc")
-    assert unseal(old, sealed, context=b"tokens:refresh:abc") == b'{"pair": 1}'
+    sealed = seal_with_secret(old, PURPOSE, b'{"pair": 1}', b"tokens:refresh:abc")
+    assert open_with_secret(old, PURPOSE, sealed, b"tokens:refresh:abc") == b'{"pair": 1}'
     for secret, context in ((other, b"tokens:refresh:abc"), (old, b"tokens:refresh:xyz")):
         with pytest.raises(SealError):
-            unseal(secret, sealed, context=context)
+            open_with_secret(secret, PURPOSE, sealed, context)
     with pytest.raises(SealError):
-        unseal(old, sealed[:-2] + "AA", context=b"tokens:refresh:abc")
+        open_with_secret(old, PURPOSE, sealed[:-2] + "AA", b"tokens:refresh:abc")
