@@ -20,7 +20,6 @@ __all__ = [
     "InvalidGrant",
     "InvalidRequest",
     "InvalidToken",
-    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
@@ -94,12 +93,6 @@ class NotFound(GatewayError):
     error = "not_found"
     status = 404
     default_description = "no such resource"
-
-
-class MethodNotAllowed(GatewayError):
-    error = "method_not_allowed"
-    status = 405
-    default_description = "method not allowed for this resource"
 
 
 class Conflict(GatewayError):

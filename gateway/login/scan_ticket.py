@@ -28,7 +28,6 @@ __all__ = [
     "REDEEMED",
     "SCANNED",
     "SEQ",
-    "STATES",
     "TERMINAL_STATES",
     "Identity",
     "Ticket",
@@ -44,7 +43,6 @@ PENDING, SCANNED, CONFIRMED = "pending", "scanned", "confirmed"
 REDEEMED, DENIED, EXPIRED = "redeemed", "denied", "expired"
 LIVE_STATES = frozenset({PENDING, SCANNED, CONFIRMED})
 TERMINAL_STATES = frozenset({REDEEMED, DENIED, EXPIRED})
-STATES = LIVE_STATES | TERMINAL_STATES
 SEQ = {PENDING: 1, SCANNED: 2, CONFIRMED: 3, REDEEMED: 4, DENIED: 4, EXPIRED: 4}
 
 # 22 base62 characters = 130.9 random bits (>= 128), URL-safe, and valid in a mini-program

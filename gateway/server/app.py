@@ -24,7 +24,6 @@ from gateway.server.health import Readiness
 from gateway.server.keys import (
     CLOCK,
     CONFIG,
-    EXTRA,
     METRICS,
     MINIPROGRAM,
     OAUTH,
@@ -57,7 +56,6 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = metrics or Metrics()
     app[READINESS] = Readiness()
-    app[EXTRA] = {}
     app.cleanup_ctx.extend([_store_ctx, _tokens_ctx, _users_ctx, _wechat_ctx, _login_ctx])
     health.setup_routes(app)
     if config.metrics.enabled and not config.metrics.host:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway.server.keys import CONFIG
 
-__all__ = ["client_ip", "is_trusted_peer", "trusted_networks"]
+__all__ = ["client_ip", "trusted_networks"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -25,12 +25,6 @@ def _in(addr: str, networks: tuple[Network, ...]) -> bool:
     except ValueError:
         return False
     return any(ip in net for net in networks)
-
-
-def is_trusted_peer(request: web.Request) -> bool:
-    """True when the direct peer is a configured trusted proxy."""
-    networks = trusted_networks(request.app[CONFIG].server.trusted_proxies)
-    return bool(networks) and _in(request.remote or "", networks)
 
 
 def client_ip(request: web.Request) -> str:

@@ -6,7 +6,7 @@ as ``request.app[KEY]``. Types are named as strings so this module imports no se
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import ClientSession, web
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOCK",
     "CONFIG",
-    "EXTRA",
     "METRICS",
     "MINIPROGRAM",
     "OAUTH",
@@ -54,4 +53,3 @@ OAUTH: web.AppKey[OAuthFlows] = web.AppKey("oauth")
 MINIPROGRAM: web.AppKey[MiniProgramLogin] = web.AppKey("miniprogram")
 SCAN: web.AppKey[ScanLogin] = web.AppKey("scan")
 PROXY_SESSION = web.AppKey("proxy_session", ClientSession)
-EXTRA: web.AppKey[dict[str, Any]] = web.AppKey("extra")

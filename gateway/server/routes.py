@@ -49,7 +49,6 @@ class Route:
     preserve_host: bool
     pass_token: bool
     timeout: aiohttp.ClientTimeout
-    timeout_seconds: float
 
     @classmethod
     def compile(cls, rc: RouteConfig, connect_timeout: float) -> Route:
@@ -76,7 +75,6 @@ class Route:
                 sock_connect=connect_timeout,
                 sock_read=rc.timeout,
             ),
-            timeout_seconds=rc.timeout,
         )
 
     def upstream_url(self, raw_path: str, path: str, query: str) -> str:

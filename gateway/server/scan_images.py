@@ -29,12 +29,11 @@ from aiohttp import web
 from gateway.config import Config, WeChatAppConfig
 from gateway.errors import NotFound
 from gateway.login.scan_ticket import LIVE_STATES
-from gateway.server.keys import CLOCK, CONFIG, EXTRA, SCAN, WECHAT
+from gateway.server.keys import CLOCK, CONFIG, SCAN, WECHAT
 from gateway.wechat.protocol import image_mime
 
 __all__ = ["ImageCache", "miniprogram_app", "render_qr", "setup_routes"]
 
-_CACHE_KEY = "scan.images"
 QR_CACHE_SIZE = 2048
 WXACODE_CACHE_SIZE = 256
 Image = tuple[bytes, str]  # body, content type
@@ -107,11 +106,11 @@ def miniprogram_app(config: Config) -> tuple[str, WeChatAppConfig] | None:
     return config.app_named("miniprogram", config.login.miniprogram_app)
 
 
+IMAGE_CACHES = web.AppKey("scan_image_caches", dict[str, ImageCache])
+
+
 def _caches(app: web.Application) -> dict[str, ImageCache]:
-    caches: dict[str, ImageCache] = app[EXTRA].setdefault(_CACHE_KEY, {})
-    if not caches:
-        caches.update(qr=ImageCache(QR_CACHE_SIZE), wxacode=ImageCache(WXACODE_CACHE_SIZE))
-    return caches
+    return app[IMAGE_CACHES]
 
 
 async def _live_ticket_expiry(request: web.Request) -> tuple[str, float]:
@@ -160,6 +159,7 @@ async def wxacode(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
+    app[IMAGE_CACHES] = {"qr": ImageCache(QR_CACHE_SIZE), "wxacode": ImageCache(WXACODE_CACHE_SIZE)}
     r = app.router
     r.add_get("/auth/qr/{ticket}/image.{kind:png|svg}", qr_image)
     r.add_get("/auth/qr/{ticket}/wxacode.png", wxacode)

@@ -77,11 +77,6 @@ class TokenService:
         await self._ring.close()
         await self._revocations.close()
 
-    def ready(self) -> bool:
-        """True while a signing key is active."""
-        self._ring.update(self._clock.time())
-        return self._ring.active is not None
-
     async def check_ready(self) -> None:
         """Readiness check: raise KeyRingError unless a signing key is active."""
         self._ring.signing_key()
