@@ -202,9 +202,13 @@ class OAuthFlows:
     async def _claim_or_wait(
         self, key: str, code: str, work: Callable[[], Awaitable[LoginDone]]
     ) -> LoginDone:
-        ttl = self._config.wechat.timeout * 4 + 30
-        if not await self._store.set(f"oauth:code:{key}", "claimed", ttl, only_if_absent=True):
-            return await self._wait_for_result(key, code, ttl)
+        wechat = self._config.wechat
+        # the claim outlives the winner's worst case: every attempt of the exchange and of
+        # userinfo timing out, plus the backoffs in between
+        budget = 2 * wechat.timeout * (wechat.max_retries + 1) + 5
+        claimed = await self._store.set(f"oauth:code:{key}", "claimed", budget, only_if_absent=True)
+        if not claimed:
+            return await self._wait_for_result(key, code, budget)
         try:
             done = await work()
         except Exception:
@@ -220,11 +224,13 @@ class OAuthFlows:
 
     async def _wait_for_result(self, key: str, code: str, budget: float) -> LoginDone:
         deadline = self._clock.monotonic() + budget
+        delay = 0.02  # a duplicate callback is rare: poll, backing off to 0.5 s
         while self._clock.monotonic() < deadline:
             sealed = await self._store.get(f"oauth:result:{key}")
             if sealed is not None:
                 return self._open_result(code, sealed)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
         raise InvalidGrant("login code invalid or already used; start again")
 
     def _open_result(self, code: str, sealed: str) -> LoginDone:
