@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from gateway.server.scan_i18n import pick_lang
+
 __all__ = ["denied_page", "embed_page", "snapshot_page"]
 
 _PAGE = Template("""<!doctype html>
@@ -20,11 +22,14 @@ color:#222}a.button{display:inline-block;padding:.6rem 1.2rem;background:#07c160
 border-radius:6px;text-decoration:none}</style></head>
 <body><h1>$title</h1><p>$text</p>$body</body></html>""")
 
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'"
+_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
 
 
 def _zh(request: web.BaseRequest) -> bool:
-    return request.headers.get("Accept-Language", "").lower().startswith("zh")
+    return pick_lang(request) == "zh"  # the scan pages' choice: ?lang=, then q-values
 
 
 def _page(request: web.BaseRequest, title: str, text: str, body: str, status: int) -> web.Response:
