@@ -21,6 +21,7 @@ from aiohttp import web
 
 from gateway.errors import GatewayError
 from gateway.logs import request_id_var
+from gateway.server.clientip import client_ip
 from gateway.server.keys import CONFIG, METRICS
 from gateway.server.session import clear_session
 
@@ -134,7 +135,7 @@ def _observe(request: web.Request, status: int, elapsed: float) -> None:
             "route": route,
             "status": status,
             "duration_ms": round(elapsed * 1000, 3),
-            "remote": request.remote,
+            "remote": client_ip(request),  # the client, not the load balancer
             "user_agent": request.headers.get("User-Agent", ""),
         }
         access_log.info("%s %s %d", request.method, request.rel_url.path, status, extra=extra)
