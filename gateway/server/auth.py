@@ -40,6 +40,7 @@ from aiohttp import web
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import InsufficientScope, InvalidGrant, InvalidToken
+from gateway.server.bearer import bearer_token
 from gateway.server.keys import CLOCK, CONFIG, TOKENS
 from gateway.server.routes import Route
 from gateway.server.session import clear_session, set_session
@@ -162,9 +163,8 @@ class Authenticator:
     async def decide(self, request: web.BaseRequest, route: Route) -> Decision:
         """The decision for ``request`` under ``route``'s policy (see module doc)."""
         required = route.auth != "optional"
-        header = request.headers.get("Authorization")
-        if header is not None and header[:7].lower() == "bearer ":
-            token = header[7:].strip()
+        token = bearer_token(request)  # "" for a "Bearer" header without a token: invalid
+        if token is not None:
             try:
                 return Decision("authenticated", self.verify(token, route), token)
             except InsufficientScope:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import InvalidToken
-from gateway.server.keys import CONFIG, TOKENS
-from gateway.server.session import read_session
+from gateway.server.keys import TOKENS
 from gateway.tokens.claims import AccessClaims
 
-__all__ = ["bearer_token", "require_bearer", "require_bearer_or_session"]
+__all__ = ["bearer_token", "require_bearer"]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="wxgate", error="invalid_token"'}
 
 
-def bearer_token(request: web.Request) -> str | None:
+def bearer_token(request: web.BaseRequest) -> str | None:
     """The token of ``Authorization: Bearer <token>`` (RFC 6750 §2.1, scheme case-insensitive):
     "" when the header names the scheme without a token (a malformed credential, refused with
     ``error="invalid_token"``), None without such a header (no credential at all)."""
@@ -41,12 +40,3 @@ def _verify(request: web.Request, token: str | None) -> AccessClaims:
 def require_bearer(request: web.Request) -> AccessClaims:
     """The verified claims of the request's bearer token; 401 ``invalid_token`` otherwise."""
     return _verify(request, bearer_token(request))
-
-
-def require_bearer_or_session(request: web.Request) -> AccessClaims:
-    """Like ``require_bearer`` but also accepts the session cookie's access token."""
-    token = bearer_token(request)
-    if token is None:
-        session = read_session(request, request.app[CONFIG])
-        token = session.access_token if session else None
-    return _verify(request, token)

@@ -26,12 +26,21 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from gateway.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
+from gateway.errors import (
+    InsufficientScope,
+    InvalidClient,
+    InvalidRequest,
+    InvalidToken,
+    UnsupportedGrantType,
+)
 from gateway.login.returnto import safe_return_to
-from gateway.server.bearer import bearer_token, require_bearer_or_session
+from gateway.server.auth import AUTH
+from gateway.server.bearer import bearer_token
 from gateway.server.body import read_params
 from gateway.server.keys import CONFIG, TOKENS, USERS
+from gateway.server.routes import default_route
 from gateway.server.session import clear_session, read_session
+from gateway.tokens.claims import TokenRejected
 
 __all__ = ["setup_routes"]
 
@@ -132,7 +141,14 @@ async def introspect(request: web.Request) -> web.Response:
 
 async def userinfo(request: web.Request) -> web.Response:
     """``sub`` and what the gateway knows of the user's WeChat identity and profile."""
-    claims = require_bearer_or_session(request)
+    auth = request.app[AUTH]  # the proxy's decision: a session cookie is renewed if needed
+    try:
+        decision = await auth.decide(request, _USERINFO_ROUTE)
+    except InsufficientScope as exc:  # a token for another audience is not ours: 401 here
+        raise TokenRejected("wrong_audience") from exc
+    claims = decision.claims
+    if claims is None:  # a required route never decides "anonymous"
+        raise InvalidToken()
     body: dict[str, Any] = {"sub": claims.sub}
     body.update({k: v for k, v in _token_identity(claims.raw).items() if v})
     users = request.app.get(USERS)
@@ -149,7 +165,12 @@ async def userinfo(request: web.Request) -> web.Response:
             {"app": i.app, "appid": i.appid, "openid": i.openid, "unionid": i.unionid}
             for i in user.identities
         ]
-    return web.json_response(body, headers=NO_STORE)
+    response = web.json_response(body, headers=NO_STORE)
+    auth.apply_cookie(response, decision)
+    return response
+
+
+_USERINFO_ROUTE = default_route()
 
 
 def _token_identity(raw: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.server.keys import METRICS
+from gateway.clock import ManualClock
+from gateway.server.keys import CONFIG, METRICS
 from tests.server.test_proxy_support import (
     Gateway,
     Upstream,
@@ -385,3 +387,22 @@ async def test_methods_bodies_and_statuses_pass_through(
         assert resp.status == 200 and resp.headers["Content-Length"] == "11"
     async with http.get(f"{gw.url}/st/?code=418") as resp:
         assert resp.status == 418 and await resp.read() == b"status body"
+
+
+async def test_userinfo_renews_an_expired_cookie_session(tmp_path: Path) -> None:
+    """/auth/userinfo makes the same decision as the proxy: an expired access token in the
+    cookie is renewed with its refresh token, and the new cookie comes back."""
+    clock = ManualClock(start=time.time())
+    async with gateway(make_config(tmp_path, []), clock=clock) as gw:
+        pair = await gw.session_pair("renew-me")
+        ttl = gw.app[CONFIG].tokens.access_ttl
+        clock.advance(ttl + gw.app[CONFIG].tokens.leeway + 5)
+        cookie = f"wxgate_session={pair.access_token}~{pair.refresh_token}"
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+            http.get(f"{gw.url}/auth/userinfo", headers={"Cookie": cookie}) as resp,
+        ):
+            assert resp.status == 200, await resp.text()
+            assert (await resp.json())["sub"] == "renew-me"
+            assert "wxgate_session=" in resp.headers["Set-Cookie"]
+            assert pair.refresh_token not in resp.headers["Set-Cookie"]
