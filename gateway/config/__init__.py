@@ -9,59 +9,9 @@ The package: ``tree`` (the dataclasses), ``loader`` (the only module that reads
 ``os.environ``; callers pass it in explicitly) and ``rules`` (cross-field validation).
 """
 
+from gateway.config import tree
 from gateway.config.loader import load_config, os_environ
 from gateway.config.rules import validate
-from gateway.config.tree import (
-    DEV_CONFIG_PATH,
-    ENV_PREFIX,
-    RESERVED_PREFIXES,
-    WECHAT_API_BASE,
-    WECHAT_API_FAILOVER_BASE,
-    WECHAT_OPEN_BASE,
-    Config,
-    ConfigError,
-    ForwardAuthConfig,
-    IntrospectionClient,
-    LoggingConfig,
-    LoginConfig,
-    MetricsConfig,
-    ProxyConfig,
-    RouteConfig,
-    ScanConfig,
-    ServerConfig,
-    SessionConfig,
-    StoreConfig,
-    TokensConfig,
-    UsersConfig,
-    WeChatAppConfig,
-    WeChatConfig,
-)
+from gateway.config.tree import *  # noqa: F403 (the tree's public names, listed in tree.__all__)
 
-__all__ = [
-    "DEV_CONFIG_PATH",
-    "ENV_PREFIX",
-    "RESERVED_PREFIXES",
-    "WECHAT_API_BASE",
-    "WECHAT_API_FAILOVER_BASE",
-    "WECHAT_OPEN_BASE",
-    "Config",
-    "ConfigError",
-    "ForwardAuthConfig",
-    "IntrospectionClient",
-    "LoggingConfig",
-    "LoginConfig",
-    "MetricsConfig",
-    "ProxyConfig",
-    "RouteConfig",
-    "ScanConfig",
-    "ServerConfig",
-    "SessionConfig",
-    "StoreConfig",
-    "TokensConfig",
-    "UsersConfig",
-    "WeChatAppConfig",
-    "WeChatConfig",
-    "load_config",
-    "os_environ",
-    "validate",
-]
+__all__ = [*tree.__all__, "load_config", "os_environ", "validate"]
