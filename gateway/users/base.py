@@ -25,7 +25,7 @@ from contextlib import AbstractAsyncContextManager
 
 from gateway.clock import Clock
 from gateway.errors import NotFound, TemporarilyUnavailable
-from gateway.users import Identity, Profile, User
+from gateway.users import Identity, IdentityRecord, Profile, User
 from gateway.users.sql import (
     ATTACH_UNIONID,
     INSERT_IDENTITY,
@@ -155,12 +155,14 @@ def _wanted_profile(profile: Profile | None) -> Profile:
 
 async def _link(tx: Tx, ident: Identity, wanted: Profile, now: float) -> tuple[User, bool]:
     sub, created = await _resolve(tx, ident, wanted, now)
-    user = user_from_rows(await tx.fetch(SELECT_USER_BY_SUB, sub))
-    if user is None:  # deleted under us: start again
+    if created:  # just written in this transaction: nothing to read back
+        record = IdentityRecord(ident.app, ident.appid, ident.openid, ident.unionid, now)
+        user = User(sub, now, ident.unionid, None, wanted.nickname, wanted.avatar_url, (record,))
+        return user, True
+    found = user_from_rows(await tx.fetch(SELECT_USER_BY_SUB, sub))
+    if found is None:  # deleted under us: start again
         raise Conflict("user vanished during link")
-    if not created:
-        user = await _apply_profile(tx, user, wanted)
-    return user, created
+    return await _apply_profile(tx, found, wanted), False
 
 
 async def _resolve(tx: Tx, ident: Identity, wanted: Profile, now: float) -> tuple[str, bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from gateway.users import (
     open_user_directory,
     sqlite_path,
 )
+from gateway.users import sqlite as sqlite_module
 from gateway.users.postgres import PostgresUserDirectory
 from gateway.users.sqlite import SqliteUserDirectory
 
@@ -71,5 +73,36 @@ async def test_sqlite_enforces_foreign_keys(tmp_path: Path) -> None:
             assert row is not None and row[0] == 0
             row = await tx.fetchrow("PRAGMA synchronous")
             assert row is not None and row[0] == 1  # NORMAL
+    finally:
+        await users.close()
+
+
+async def test_sqlite_checkpoints_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No checkpoint (an fsync) inside a commit; the background task still moves the WAL into
+    the database file, so a copy of ``users.db`` alone holds what was written."""
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_SECONDS", 0.05)
+    users = await open_user_directory(UsersConfig(), tmp_path, ManualClock())
+    try:
+        async with users._reading() as tx:
+            row = await tx.fetchrow("PRAGMA wal_autocheckpoint")
+            assert row is not None and row[0] == 0
+        user, _ = await users.link(Identity("web", "wx00000000000000a1", "o_1"))
+        copy = tmp_path / "copy.db"
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            copy.write_bytes((tmp_path / "users.db").read_bytes())  # without users.db-wal
+            conn = sqlite3.connect(copy)
+            try:
+                found = conn.execute("SELECT sub FROM users").fetchall()
+            except sqlite3.DatabaseError:
+                found = []  # the schema itself is still only in the WAL
+            finally:
+                conn.close()
+            copy.unlink()
+            if found:
+                break
+        assert found == [(user.sub,)]
     finally:
         await users.close()

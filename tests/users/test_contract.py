@@ -48,10 +48,19 @@ async def test_link_creates_a_user_with_a_random_subject(
     assert record.linked_at == clock.time()
     assert record.identity == ident("web", WEB, "o_alice", "un_alice")
 
+    assert await users.get(user.sub) == user  # what link returned is what was stored
     clock.advance(60)
     again, created_again = await users.link(ident("web", WEB, "o_alice", "un_alice"))
     assert not created_again
     assert again == user
+
+
+async def test_a_new_user_with_a_profile_is_returned_as_stored(users: UserDirectory) -> None:
+    profile = Profile(nickname="Alice", avatar_url="https://wx.qlogo.cn/a/132")
+    user, created = await users.link(ident("mp", MP, "o_alice"), profile)
+    assert created
+    assert (user.unionid, user.nickname, user.avatar_url) == (None, "Alice", profile.avatar_url)
+    assert await users.get(user.sub) == user
 
 
 async def test_unionid_links_two_apps_to_one_user(users: UserDirectory, clock: ManualClock) -> None:
