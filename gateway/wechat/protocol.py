@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote, urlencode
 
 from gateway.wechat.browser import (
     WXLOGIN_SCRIPT_PATH,
@@ -100,8 +101,17 @@ class ApiRequest:
     single_use: bool = False
 
     def url(self, base: str) -> str:
-        """The URL without query string (the query goes separately, never into logs)."""
+        """The URL without query string (safe to log: the query holds secrets and codes)."""
         return f"{base.rstrip('/')}/{self.api}"
+
+    def target(self, base: str) -> str:
+        """The full URL with its percent-encoded query (never logged: it holds secrets).
+
+        Encoded here once (every reserved character of a value escaped) so the HTTP client
+        can take it as already encoded instead of re-parsing a parameter mapping per call.
+        """
+        query = urlencode(self.params, quote_via=quote, safe="")
+        return f"{base.rstrip('/')}/{self.api}?{query}" if query else self.url(base)
 
 
 # --------------------------------------------------------------------- server API requests

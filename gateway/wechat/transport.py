@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
+from yarl import URL
 
 from gateway.clock import Clock
 from gateway.config import WECHAT_API_BASE, WECHAT_API_FAILOVER_BASE, WeChatConfig
@@ -79,14 +80,17 @@ class Transport:
         if failover_enabled(config):
             bases.append(config.api_failover_base)
         self._bases = tuple(bases)
+        # Labelled metric children, looked up once per label set (``labels()`` is slow).
+        self._durations: dict[str, Any] = {}
+        self._counters: dict[tuple[str, str, str], Any] = {}
 
     async def call(self, request: ApiRequest, *, app: str) -> dict[str, Any]:
         """The JSON object of a successful answer; raise ``WeChatError``/``UpstreamError``."""
-        return await self._send(request, app, lambda s, b, a: parse_response(s, b, api=a))
+        return await self._send(request, app, _parse_json)
 
     async def call_image(self, request: ApiRequest, *, app: str) -> bytes:
         """Image bytes (reference §2.14); raise ``WeChatError``/``UpstreamError``."""
-        return await self._send(request, app, lambda s, b, a: parse_image_response(s, b, api=a))
+        return await self._send(request, app, _parse_image)
 
     async def _send(self, request: ApiRequest, app: str, parse: Parser[T]) -> T:
         started = self._clock.monotonic()
@@ -94,7 +98,11 @@ class Transport:
             return await self._attempts(request, app, parse)
         finally:
             elapsed = max(0.0, self._clock.monotonic() - started)
-            self._metrics.wechat_duration.labels(api=request.api).observe(elapsed)
+            histogram = self._durations.get(request.api)
+            if histogram is None:
+                histogram = self._metrics.wechat_duration.labels(api=request.api)
+                self._durations[request.api] = histogram
+            histogram.observe(elapsed)
 
     async def _attempts(self, request: ApiRequest, app: str, parse: Parser[T]) -> T:
         attempt, base_index = 0, 0
@@ -146,8 +154,7 @@ class Transport:
         try:
             async with self._session.request(
                 request.method,
-                request.url(base),
-                params=dict(request.params),
+                URL(request.target(base), encoded=True),
                 json=request.json,
                 timeout=self._timeout,
                 allow_redirects=False,
@@ -174,9 +181,20 @@ class Transport:
         )  # fmt: skip
 
     def _count(self, request: ApiRequest, outcome: str, errcode: int | None) -> None:
-        self._metrics.wechat_requests.labels(
-            api=request.api, outcome=outcome, errcode=errcode_label(errcode)
-        ).inc()
+        key = (request.api, outcome, errcode_label(errcode))
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._metrics.wechat_requests.labels(*key)
+            self._counters[key] = counter
+        counter.inc()
+
+
+def _parse_json(status: int, body: bytes, api: str) -> dict[str, Any]:
+    return parse_response(status, body, api=api)
+
+
+def _parse_image(status: int, body: bytes, api: str) -> bytes:
+    return parse_image_response(status, body, api=api)
 
 
 def _may_retry(exc: UpstreamError, request: ApiRequest) -> bool:

@@ -51,6 +51,12 @@ rate_limit_per_minute = 100000000
 """
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sign_ops_on_core(core: int) -> float:
     code = "from tests.bench.common import rsa_sign_ops; print(rsa_sign_ops(2.0))"
     out = subprocess.run(
@@ -104,14 +110,19 @@ async def bench(logins: int, concurrency: int) -> dict[str, Any]:
         sign_before = sign_ops_on_core(0)
         with (
             Proc([*WXGATE, "simulate", "--port", str(sim_port), "--config", str(cfg)], core=1),
-            Proc([*WXGATE, "serve", "--config", str(cfg)], core=0),
+            Proc([*WXGATE, "serve", "--config", str(cfg)], core=0) as gateway,
         ):
             wait_http(f"{sim}/sim/calls")
             wait_http(f"http://127.0.0.1:{port}/readyz")
             runs = []
             for i in range(2):
                 codes = await make_codes(sim, logins, f"r{i}")
-                runs.append(await run_logins(f"http://127.0.0.1:{port}", codes, concurrency))
+                cpu_before = cpu_seconds(gateway.proc.pid)
+                run = await run_logins(f"http://127.0.0.1:{port}", codes, concurrency)
+                cpu = cpu_seconds(gateway.proc.pid) - cpu_before
+                run["gateway_cpu_us_per_login"] = round(cpu / logins * 1e6, 1)
+                run["gateway_cpu_busy"] = round(cpu / run["seconds"], 3)
+                runs.append(run)
         sign_after = sign_ops_on_core(0)
     sign = (sign_before + sign_after) / 2
     best = max(r["per_second"] for r in runs)
