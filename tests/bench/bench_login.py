@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.bench.common import PYTHON, WXGATE, Proc, pinned, save, wait_http
+from tests.bench.common import PYTHON, WXGATE, Proc, percentile, pinned, save, wait_http
 from tests.fixtures.net import free_port
 
 MINI_APPID = "wx00000000000000c3"
@@ -93,17 +93,21 @@ async def run_logins(base: str, codes: list[str], concurrency: int) -> dict[str,
             nonlocal failures
             while queue:
                 code = queue.pop()
+                sent = time.perf_counter()
                 async with s.post(
                     f"{base}/auth/wechat/miniprogram/login", json={"code": code}
                 ) as r:
                     await r.read()
                     failures += r.status != 200
+                latencies.append(time.perf_counter() - sent)
 
+        latencies: list[float] = []
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+    ms = {f"latency_p{p}_ms": round(percentile(latencies, p) * 1000, 2) for p in (50, 99, 99.9)}
     return {"logins": len(codes), "seconds": round(elapsed, 3),
-            "per_second": round(len(codes) / elapsed, 1), "failures": failures}  # fmt: skip
+            "per_second": round(len(codes) / elapsed, 1), "failures": failures, **ms}  # fmt: skip
 
 
 async def measure(base: str, pid: int, codes: list[str], concurrency: int) -> dict[str, Any]:
