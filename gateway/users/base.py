@@ -105,6 +105,10 @@ class SqlUserDirectory(ABC):
         """See ``UserDirectory.link``."""
         ident = _normalized(identity)
         wanted = _wanted_profile(profile)
+        async with self._reading() as tx:  # a returning person's login usually writes nothing
+            unchanged = await _unchanged(tx, ident, wanted)
+        if unchanged is not None:
+            return unchanged, False
         for _ in range(LINK_ATTEMPTS):
             try:
                 async with self._transaction() as tx:
@@ -151,6 +155,27 @@ def _wanted_profile(profile: Profile | None) -> Profile:
     if profile is None:
         return Profile()
     return Profile(profile.nickname or None, profile.avatar_url or None)
+
+
+async def _unchanged(tx: Tx, ident: Identity, wanted: Profile) -> User | None:
+    """The user of ``ident`` when ``_link`` would write nothing, else None (read-only).
+
+    The same rules as ``_resolve``/``_apply_profile``, checked without the write lock: the
+    identity is known under the same app name; a unionid it carries is already its own and
+    its user's; the profile adds nothing. Anything else goes through the write transaction.
+    """
+    known = await tx.fetchrow(SELECT_IDENTITY, ident.appid, ident.openid)
+    if known is None or known["app"] != ident.app:
+        return None
+    sub = str(known["sub"])
+    if ident.unionid is not None and (
+        known["unionid"] != ident.unionid or await _sub_by_unionid(tx, ident.unionid) != sub
+    ):
+        return None
+    user = user_from_rows(await tx.fetch(SELECT_USER_BY_SUB, sub))
+    if user is None or (wanted.nickname or user.nickname) != user.nickname:
+        return None
+    return user if (wanted.avatar_url or user.avatar_url) == user.avatar_url else None
 
 
 async def _link(tx: Tx, ident: Identity, wanted: Profile, now: float) -> tuple[User, bool]:

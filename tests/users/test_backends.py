@@ -10,6 +10,7 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.config import UsersConfig
+from gateway.errors import TemporarilyUnavailable
 from gateway.users import (
     Identity,
     create_user_directory,
@@ -105,4 +106,25 @@ async def test_sqlite_checkpoints_off_the_loop(
                 break
         assert found == [(user.sub,)]
     finally:
+        await users.close()
+
+
+async def test_sqlite_returning_login_needs_no_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A returning person logs in while another process holds the write lock (a maintenance
+    script, a long import): nothing to write, so nothing to wait for."""
+    monkeypatch.setattr(sqlite_module, "LOCK_WAIT_SECONDS", 0.2)
+    users = await open_user_directory(UsersConfig(), tmp_path, ManualClock())
+    other = sqlite3.connect(tmp_path / "users.db", isolation_level=None)
+    try:
+        ident = Identity("web", "wx00000000000000a1", "o_1", "un_1")
+        user, _ = await users.link(ident)
+        other.execute("BEGIN IMMEDIATE")
+        again, created = await asyncio.wait_for(users.link(ident), 1.0)
+        assert (again, created) == (user, False)
+        with pytest.raises(TemporarilyUnavailable):  # a new person does need the lock
+            await asyncio.wait_for(users.link(Identity("web", "wx00000000000000a1", "o_2")), 5)
+    finally:
+        other.close()
         await users.close()
