@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from gateway import config as config_package
 from gateway.cli import main
 from gateway.config import DEV_CONFIG_PATH, ConfigError, load_config
 
@@ -218,3 +220,14 @@ def test_example_documents_every_key() -> None:
     documented = norm(_documented_keys(tomllib.loads(EXAMPLE.read_text())))
     missing = sorted(norm(walk(Config, "")) - documented)
     assert missing == []
+
+
+def test_dev_config_ships_inside_the_package() -> None:
+    """``wxgate serve --dev`` works from an installed wheel, not only from a checkout:
+    ``gateway/config/dev.toml`` is package data and is ``config/dev.toml`` (a link here)."""
+    root = Path(__file__).resolve().parents[1]
+    packaged = Path(config_package.__file__).parent / "dev.toml"
+    assert packaged.read_bytes() == (root / "config" / "dev.toml").read_bytes()
+    assert packaged.resolve() == DEV_CONFIG_PATH
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "config/dev.toml" in pyproject["tool"]["setuptools"]["package-data"]["gateway"]

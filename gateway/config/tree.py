@@ -38,7 +38,9 @@ __all__ = [
 ]
 
 ENV_PREFIX = "WXGATE_"
-DEV_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "dev.toml"
+# config/dev.toml, shipped inside the package too (gateway/config/dev.toml links to it in a
+# checkout and is a copy in a wheel) so ``wxgate serve --dev`` works wherever it is installed.
+DEV_CONFIG_PATH = (Path(__file__).parent / "dev.toml").resolve()
 RESERVED_PREFIXES = ("/auth/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/_sim/")
 WECHAT_API_BASE = "https://api.weixin.qq.com"
 WECHAT_API_FAILOVER_BASE = "https://api2.weixin.qq.com"
