@@ -27,8 +27,8 @@ import functools
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
 
@@ -117,18 +117,9 @@ class SqliteUserDirectory(SqlUserDirectory):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    @asynccontextmanager
-    async def _session(self) -> AsyncIterator[_SqliteTx]:
+    def _session(self) -> _Held:
         """The connection, held exclusively; driver errors translated."""
-        async with self._lock:
-            if self._conn is None:
-                raise ServerError("the user directory is not open")
-            try:
-                yield _SqliteTx(self._conn)
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(str(exc)) from exc
-            except (sqlite3.Error, OSError) as exc:
-                raise TemporarilyUnavailable(_UNAVAILABLE) from exc
+        return _Held(self)
 
     def _transaction(self) -> AbstractAsyncContextManager[Tx]:
         return _Transaction(self)
@@ -179,10 +170,11 @@ def _checkpoint(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on the held connection.
+class _Held:
+    """``async with``: the connection held exclusively (the directory's lock), driver errors
+    translated (IntegrityError -> ``Conflict``, others -> ``TemporarilyUnavailable``).
 
-    A class rather than nested ``asynccontextmanager``s: it runs on every login.
+    Classes rather than ``asynccontextmanager``s: they run on every login.
     """
 
     __slots__ = ("_conn", "_directory")
@@ -191,19 +183,14 @@ class _Transaction:
         self._directory = directory
         self._conn: sqlite3.Connection | None = None
 
-    async def __aenter__(self) -> Tx:
+    async def __aenter__(self) -> _SqliteTx:
         directory = self._directory
         await directory._lock.acquire()
         try:
             conn = directory._conn
             if conn is None:
                 raise ServerError("the user directory is not open")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                if not _is_locked(exc):
-                    raise TemporarilyUnavailable(_UNAVAILABLE) from exc
-                await directory._retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
+            await self._begin(conn)
         except BaseException:
             directory._lock.release()
             raise
@@ -216,19 +203,45 @@ class _Transaction:
         conn = self._conn
         assert conn is not None
         try:
-            if exc is None:
-                try:
-                    conn.execute("COMMIT")
-                    return
-                except sqlite3.Error as error:
-                    exc = error
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.IntegrityError):
-                raise Conflict(str(exc)) from exc
-            if isinstance(exc, (sqlite3.Error, OSError)):
-                raise TemporarilyUnavailable(_UNAVAILABLE) from exc
-            if kind is None:  # COMMIT failed with something else
-                raise exc
+            try:
+                failure = self._end(conn, exc)
+            except (sqlite3.Error, OSError) as error:
+                failure = error
+            if isinstance(failure, sqlite3.IntegrityError):
+                raise Conflict(str(failure)) from failure
+            if isinstance(failure, (sqlite3.Error, OSError)):
+                raise TemporarilyUnavailable(_UNAVAILABLE) from failure
         finally:
             self._directory._lock.release()
+
+    async def _begin(self, conn: sqlite3.Connection) -> None:
+        """Statements run in autocommit mode: nothing to open."""
+
+    def _end(self, conn: sqlite3.Connection, exc: BaseException | None) -> BaseException | None:
+        """The failure to report: the body's own (None when it succeeded)."""
+        return exc
+
+
+class _Transaction(_Held):
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on the held connection."""
+
+    __slots__ = ()
+
+    async def _begin(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            if not _is_locked(exc):
+                raise TemporarilyUnavailable(_UNAVAILABLE) from exc
+            await self._directory._retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
+
+    def _end(self, conn: sqlite3.Connection, exc: BaseException | None) -> BaseException | None:
+        if exc is None:
+            try:
+                conn.execute("COMMIT")
+                return None
+            except sqlite3.Error as error:
+                exc = error
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return exc
