@@ -160,8 +160,9 @@ class SqliteUserDirectory(SqlUserDirectory):
                     return
                 try:
                     await asyncio.to_thread(_checkpoint, conn)
-                except sqlite3.Error as exc:  # e.g. disk full: the next round tries again
-                    log.warning("sqlite checkpoint failed: %s", exc)
+                except sqlite3.Error as exc:  # the next round tries again
+                    if not _is_locked(exc):  # locked: another worker is checkpointing
+                        log.warning("sqlite checkpoint failed: %s", exc)
         finally:
             conn.close()
 
