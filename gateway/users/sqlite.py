@@ -117,22 +117,18 @@ class SqliteUserDirectory(SqlUserDirectory):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    def _session(self) -> _Held:
-        """The connection, held exclusively; driver errors translated."""
-        return _Held(self)
-
     def _transaction(self) -> AbstractAsyncContextManager[Tx]:
         return _Transaction(self)
 
     def _reading(self) -> AbstractAsyncContextManager[Tx]:
-        return self._session()
+        return _Held(self)
 
     async def _lock_schema(self, tx: Tx) -> None:
         """Nothing to add: ``BEGIN IMMEDIATE`` already holds the database's write lock."""
 
     async def ping(self) -> None:
-        async with self._session() as session:
-            await session.fetch("SELECT 1")
+        async with self._reading() as tx:
+            await tx.fetch("SELECT 1")
 
     async def close(self) -> None:
         task, self._checkpointer = self._checkpointer, None
