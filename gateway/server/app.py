@@ -15,11 +15,8 @@ from aiohttp import web
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.metrics import Metrics
-from gateway.server import health, wellknown
-from gateway.server import login as login_routes
+from gateway.server import health
 from gateway.server import metrics as metrics_routes
-from gateway.server import scan as scan_routes
-from gateway.server import tokens as token_routes
 from gateway.server.health import Readiness
 from gateway.server.keys import (
     CLOCK,
@@ -34,7 +31,11 @@ from gateway.server.keys import (
     WECHAT,
     WECHAT_SESSION,
 )
+from gateway.server.login import routes as login_routes
 from gateway.server.middlewares import gateway_middleware
+from gateway.server.scan import routes as scan_routes
+from gateway.server.tokens import routes as token_routes
+from gateway.server.tokens import wellknown
 from gateway.store import create_store
 
 __all__ = ["create_app"]
@@ -72,7 +73,9 @@ def create_app(
 
 def _setup_proxy(app: web.Application) -> None:
     """Forward auth, the dev echo upstream and the reverse proxy (its catch-all goes last)."""
-    from gateway.server import auth, echo, forward_auth, proxy
+    from gateway.server.access import decision as auth
+    from gateway.server.proxy import echo, forward_auth
+    from gateway.server.proxy import handler as proxy
 
     config = app[CONFIG]
     app.cleanup_ctx.append(auth.auth_ctx)

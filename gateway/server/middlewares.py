@@ -21,9 +21,9 @@ from aiohttp import web
 
 from gateway.errors import GatewayError
 from gateway.logs import request_id_var
-from gateway.server.clientip import client_ip
+from gateway.server.access.cookie import clear_session
+from gateway.server.common.clientip import client_ip
 from gateway.server.keys import CONFIG, METRICS
-from gateway.server.session import clear_session
 
 __all__ = ["REQUEST_ID", "ROUTE_LABEL", "error_response", "gateway_middleware"]
 

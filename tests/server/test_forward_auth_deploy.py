@@ -18,7 +18,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from gateway.config import ProxyConfig, ServerConfig, SessionConfig
-from gateway.server.forward_auth import LOGIN_HEADER, VERIFY_PATH
+from gateway.server.proxy.forward_auth import LOGIN_HEADER, VERIFY_PATH
 from tests.server.test_proxy_support import Gateway, gateway, make_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

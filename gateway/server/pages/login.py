@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.server.scan_i18n import pick_lang
+from gateway.server.pages.i18n import pick_lang
 
 __all__ = ["denied_page", "embed_page", "snapshot_page"]
 

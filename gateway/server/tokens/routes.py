@@ -34,12 +34,12 @@ from gateway.errors import (
     UnsupportedGrantType,
 )
 from gateway.login.returnto import safe_return_to
-from gateway.server.auth import AUTH
-from gateway.server.bearer import bearer_token
-from gateway.server.body import read_params
+from gateway.server.access.bearer import bearer_token
+from gateway.server.access.cookie import clear_session, read_session
+from gateway.server.access.decision import AUTH
+from gateway.server.access.routes import default_route
+from gateway.server.common.body import read_params
 from gateway.server.keys import CONFIG, TOKENS, USERS
-from gateway.server.routes import default_route
-from gateway.server.session import clear_session, read_session
 from gateway.tokens.claims import TokenRejected
 
 __all__ = ["setup_routes"]

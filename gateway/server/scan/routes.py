@@ -21,11 +21,14 @@ from aiohttp import web
 
 from gateway.login.returnto import safe_return_to
 from gateway.login.scan import ScanLogin
-from gateway.server import scan_images, scan_pages, scan_phone, scan_waiters
-from gateway.server.body import read_params
-from gateway.server.clientip import client_ip
+from gateway.server.access.cookie import set_session
+from gateway.server.common.body import read_params
+from gateway.server.common.clientip import client_ip
 from gateway.server.keys import CLOCK, CONFIG, METRICS, SCAN, STORE, TOKENS
-from gateway.server.session import set_session
+from gateway.server.pages import scan as scan_pages
+from gateway.server.scan import images as scan_images
+from gateway.server.scan import phone as scan_phone
+from gateway.server.scan import waiters as scan_waiters
 
 __all__ = ["BINDING_COOKIE", "setup"]
 

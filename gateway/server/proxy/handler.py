@@ -35,7 +35,7 @@ from yarl import URL
 from gateway.config import Config
 from gateway.errors import BadGateway, GatewayError, GatewayTimeout, InvalidRequest, NotFound
 from gateway.metrics import Metrics
-from gateway.server.auth import (
+from gateway.server.access.decision import (
     ANONYMOUS,
     AUTH,
     AuthenticationRequired,
@@ -44,11 +44,11 @@ from gateway.server.auth import (
     is_browser,
     login_redirect,
 )
+from gateway.server.access.routes import Route, RouteTable, is_ambiguous, raise_for_reserved
 from gateway.server.keys import CONFIG, METRICS, PROXY_SESSION
 from gateway.server.middlewares import REQUEST_ID, ROUTE_LABEL
-from gateway.server.proxy_headers import HeaderRules, copy_response_headers
-from gateway.server.proxy_ws import is_websocket_upgrade, relay_websocket
-from gateway.server.routes import Route, RouteTable, is_ambiguous, raise_for_reserved
+from gateway.server.proxy.headers import HeaderRules, copy_response_headers
+from gateway.server.proxy.websocket import is_websocket_upgrade, relay_websocket
 
 __all__ = ["PROXY", "Proxy", "setup_routes"]
 

@@ -31,11 +31,11 @@ from aiohttp import web
 from gateway.errors import GatewayError, InvalidToken, NotFound
 from gateway.login.scan import Identity, Ticket, TicketConflict
 from gateway.login.scan_ticket import CONFIRMED, DENIED, EXPIRED, REDEEMED, TicketEvent
-from gateway.server.bearer import bearer_token, require_bearer
-from gateway.server.body import read_params
+from gateway.server.access.bearer import bearer_token, require_bearer
+from gateway.server.access.cookie import read_session
+from gateway.server.common.body import read_params
 from gateway.server.keys import CLOCK, CONFIG, SCAN, TOKENS
-from gateway.server.scan_pages import confirm_page, message_page
-from gateway.server.session import read_session
+from gateway.server.pages.scan import confirm_page, message_page
 from gateway.tokens.claims import AccessClaims
 
 __all__ = ["setup_routes"]

@@ -38,7 +38,7 @@ from multidict import CIMultiDict
 from gateway.config import Config
 from gateway.errors import AccessDenied, InsufficientScope
 from gateway.metrics import Metrics
-from gateway.server.auth import (
+from gateway.server.access.decision import (
     AUTH,
     AuthenticationRequired,
     Authenticator,
@@ -46,10 +46,10 @@ from gateway.server.auth import (
     is_browser,
     login_redirect,
 )
+from gateway.server.access.routes import RouteTable, default_route, normalize_path
 from gateway.server.keys import CONFIG, METRICS
 from gateway.server.middlewares import ROUTE_LABEL
-from gateway.server.proxy_headers import HeaderRules
-from gateway.server.routes import RouteTable, default_route, normalize_path
+from gateway.server.proxy.headers import HeaderRules
 
 __all__ = ["FORWARD_AUTH", "ForwardAuth", "setup_routes"]
 

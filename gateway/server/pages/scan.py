@@ -1,6 +1,6 @@
 """The scan-login pages: the PC login page, the phone's confirm page and its message pages.
 
-``GET /auth/login?return_to=...`` serves the login page (vanilla JS in ``pages/``, no build
+``GET /auth/login?return_to=...`` serves the login page (vanilla JS in ``templates/``, no build
 step). ``return_to`` is validated with the same rules as flow A (``safe_return_to``) and reaches
 the page only inside a JSON data block with ``<``, ``>`` and ``&`` escaped; the page's script
 reads it with ``JSON.parse``. Static assets are served at ``/auth/login/assets/<name>`` with a
@@ -31,8 +31,8 @@ from gateway.errors import NotFound
 from gateway.login.returnto import safe_return_to
 from gateway.login.scan_ticket import Ticket
 from gateway.server.keys import CONFIG
-from gateway.server.scan_i18n import STATE_TEXT, TEXT, pick_lang
-from gateway.server.scan_images import miniprogram_app
+from gateway.server.pages.i18n import STATE_TEXT, TEXT, pick_lang
+from gateway.server.scan.images import miniprogram_app
 
 __all__ = [
     "asset_url",
@@ -44,7 +44,7 @@ __all__ = [
     "setup_routes",
 ]
 
-PAGES = Path(__file__).resolve().parent / "pages"
+PAGES = Path(__file__).resolve().parent / "templates"
 ASSETS = {
     "scan.css": "text/css",
     "scan-login.js": "application/javascript",

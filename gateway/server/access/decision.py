@@ -40,10 +40,10 @@ from aiohttp import web
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import InsufficientScope, InvalidGrant, InvalidToken
-from gateway.server.bearer import bearer_token
+from gateway.server.access.bearer import bearer_token
+from gateway.server.access.cookie import clear_session, set_session
+from gateway.server.access.routes import Route
 from gateway.server.keys import CLOCK, CONFIG, TOKENS
-from gateway.server.routes import Route
-from gateway.server.session import clear_session, set_session
 from gateway.tokens.claims import AccessClaims
 
 if TYPE_CHECKING:

@@ -25,12 +25,12 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.errors import GatewayError
-from gateway.server.auth import Decision
+from gateway.server.access.decision import Decision
+from gateway.server.access.routes import Route
 from gateway.server.keys import CLOCK
-from gateway.server.routes import Route
 
 if TYPE_CHECKING:
-    from gateway.server.proxy import Proxy
+    from gateway.server.proxy.handler import Proxy
 
 __all__ = ["is_websocket_upgrade", "relay_websocket"]
 

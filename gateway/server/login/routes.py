@@ -19,12 +19,12 @@ from aiohttp import web
 
 from gateway.errors import InvalidRequest
 from gateway.login.oauth import Flow, LoginDenied, SnapshotUser
-from gateway.server import login_pages
-from gateway.server.bearer import require_bearer
-from gateway.server.body import read_json
-from gateway.server.clientip import client_ip
+from gateway.server.access.bearer import require_bearer
+from gateway.server.access.cookie import set_session
+from gateway.server.common.body import read_json
+from gateway.server.common.clientip import client_ip
 from gateway.server.keys import CONFIG, MINIPROGRAM, OAUTH
-from gateway.server.session import set_session
+from gateway.server.pages import login as login_pages
 from gateway.wechat.protocol import WXLOGIN_SCRIPT_PATH, WXLOGIN_SCRIPT_URL
 
 __all__ = ["BINDING_COOKIE", "redirect", "setup_routes"]

@@ -1,0 +1,1 @@
+"""Request helpers every room shares: body parsing, the client address."""

@@ -1,0 +1,1 @@
+"""HTTP adapter of login flows A, B and C (``/auth/wechat/...``)."""

@@ -1,0 +1,1 @@
+"""The reverse proxy, its WebSocket relay and header rules, forward auth, the echo upstream."""

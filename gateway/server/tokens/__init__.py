@@ -1,0 +1,1 @@
+"""Token endpoints (refresh, logout, revocation, introspection, userinfo) and ``/.well-known``."""
