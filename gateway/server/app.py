@@ -1,30 +1,44 @@
 """The composition root: ``create_app(config)`` builds the whole gateway application.
 
-Each resource (store, token service, user directory, WeChat HTTP session, proxy session...)
-is opened and closed by its own ``cleanup_ctx`` and published under a ``web.AppKey`` from
-``server.keys``. Nothing here reads the environment: the config is passed in explicitly.
+Every service is built here, each resource opened and closed by its own ``cleanup_ctx`` and
+published under a ``web.AppKey`` from ``server.keys``; the rooms (``access``, ``proxy``,
+``login``, ``scan``, ``tokens``, ``pages``) only add routes. Nothing here reads the
+environment: the config is passed in explicitly.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
+from gateway.login.identity import SessionIssuer
+from gateway.login.miniprogram import MiniProgramLogin
+from gateway.login.oauth import OAuthFlows
+from gateway.login.scan import ScanLogin
 from gateway.metrics import Metrics
 from gateway.server import health
 from gateway.server import metrics as metrics_routes
-from gateway.server.health import Readiness
+from gateway.server.access.cookie import write_cookie_change
+from gateway.server.access.decision import Access
+from gateway.server.access.routes import RouteTable
 from gateway.server.keys import (
+    ACCESS,
     CLOCK,
     CONFIG,
+    FORWARD_AUTH,
     METRICS,
     MINIPROGRAM,
     OAUTH,
+    PROXY,
+    PROXY_SESSION,
     READINESS,
+    SCAN,
     STORE,
     TOKENS,
     USERS,
@@ -33,14 +47,33 @@ from gateway.server.keys import (
 )
 from gateway.server.login import routes as login_routes
 from gateway.server.middlewares import gateway_middleware
+from gateway.server.proxy import echo, forward_auth
+from gateway.server.proxy import handler as proxy_routes
+from gateway.server.proxy.forward_auth import ForwardAuth
+from gateway.server.proxy.handler import Proxy
+from gateway.server.proxy.headers import HeaderRules
+from gateway.server.proxy.websocket import WebSocketRelay
+from gateway.server.readiness import Readiness
 from gateway.server.scan import routes as scan_routes
 from gateway.server.tokens import routes as token_routes
 from gateway.server.tokens import wellknown
 from gateway.store import create_store
+from gateway.tokens.service import TokenService
+from gateway.users import open_user_directory
+from gateway.wechat.client import WeChatClient
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("gateway.server")
+
+# The proxy's upstream session forwards what the client sent and adds nothing of its own.
+_PROXY_SKIP_AUTO = frozenset({"User-Agent", "Accept", "Accept-Encoding", "Content-Type"})
+# Every proxied request leaves a few reference cycles (aiohttp futures, timers, frames) for the
+# cyclic GC; with CPython's default young-generation threshold (700) a collection runs every few
+# requests and cost ~15% of the proxy's CPU (measured here). Collecting 10x less often keeps the
+# same garbage bounded (thousands of small objects) at a fraction of the cost. Restored when
+# the application stops.
+GC_YOUNG_THRESHOLD = 10_000
 
 
 def create_app(
@@ -57,39 +90,33 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = metrics or Metrics()
     app[READINESS] = Readiness()
-    app.cleanup_ctx.extend([_store_ctx, _tokens_ctx, _users_ctx, _wechat_ctx, _login_ctx])
+    app.cleanup_ctx.extend(
+        [_store_ctx, _tokens_ctx, _users_ctx, _wechat_ctx, _login_ctx, _scan_ctx, _proxy_ctx]
+    )
+    app.on_shutdown.append(_end_waiters)
+    app.on_response_prepare.append(write_cookie_change)
     health.setup_routes(app)
     if config.metrics.enabled and not config.metrics.host:
         metrics_routes.setup_routes(app, config.metrics.path)
     wellknown.setup_routes(app)
     token_routes.setup_routes(app)
     login_routes.setup_routes(app)
-    scan_routes.setup(app)
+    scan_routes.setup_routes(app)
+    forward_auth.setup_routes(app)
     if config.dev:
         _mount_dev_tools(app)
-    _setup_proxy(app)  # keep last: the proxy's catch-all must be the final route
+    proxy_routes.setup_routes(app)  # keep last: the proxy's catch-all must be the final route
     return app
 
 
-def _setup_proxy(app: web.Application) -> None:
-    """Forward auth, the dev echo upstream and the reverse proxy (its catch-all goes last)."""
-    from gateway.server.access import decision as auth
-    from gateway.server.proxy import echo, forward_auth
-    from gateway.server.proxy import handler as proxy
-
-    config = app[CONFIG]
-    app.cleanup_ctx.append(auth.auth_ctx)
-    forward_auth.setup_routes(app)
-    if config.dev and config.proxy.echo_upstream:
-        echo.setup_routes(app)
-    proxy.setup_routes(app)
-
-
 def _mount_dev_tools(app: web.Application) -> None:
-    """Dev mode only: the WeChat simulator at /_sim/wechat (never mounted otherwise)."""
+    """Dev mode only: the WeChat simulator at /_sim/wechat and, when configured, the echo
+    upstream (never mounted otherwise)."""
     from gateway.simulator import create_simulator
 
     app.add_subapp("/_sim/wechat", create_simulator(app[CONFIG], app[CLOCK]))
+    if app[CONFIG].proxy.echo_upstream:
+        echo.setup_routes(app)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -104,10 +131,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
-    from gateway.tokens.service import TokenService
-
+    """The token service, and the one authentication decision built on it."""
     tokens = await TokenService.open(app[CONFIG], app[STORE], app[METRICS], app[CLOCK])
     app[TOKENS] = tokens
+    app[ACCESS] = Access(app[CONFIG], tokens, app[CLOCK])
     app[READINESS].add("signing_key", tokens.check_ready)
     try:
         yield
@@ -116,8 +143,6 @@ async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _users_ctx(app: web.Application) -> AsyncIterator[None]:
-    from gateway.users import open_user_directory
-
     config = app[CONFIG]
     users = await open_user_directory(config.users, config.data_dir, app[CLOCK])
     app[USERS] = users
@@ -130,10 +155,6 @@ async def _users_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _wechat_ctx(app: web.Application) -> AsyncIterator[None]:
     """One long-lived HTTP session for every WeChat call (reference §6.15 timeouts)."""
-    import aiohttp
-
-    from gateway.wechat.client import WeChatClient
-
     config = app[CONFIG]
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
@@ -151,12 +172,58 @@ async def _wechat_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _login_ctx(app: web.Application) -> AsyncIterator[None]:
-    from gateway.login.identity import SessionIssuer
-    from gateway.login.miniprogram import MiniProgramLogin
-    from gateway.login.oauth import OAuthFlows
-
     config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
     sessions = SessionIssuer(app[USERS], app[TOKENS], metrics)
     app[OAUTH] = OAuthFlows(config, store, app[WECHAT], sessions, metrics, app[CLOCK])
     app[MINIPROGRAM] = MiniProgramLogin(config, store, app[WECHAT], sessions, metrics)
     yield
+
+
+async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:
+    scan = ScanLogin(app[STORE], app[CONFIG].scan, app[CLOCK], app[METRICS])
+    app[SCAN] = scan
+    try:
+        yield
+    finally:
+        await scan.close()
+
+
+async def _end_waiters(app: web.Application) -> None:
+    scan = app.get(SCAN)
+    if scan is not None:
+        scan.hub.shutdown()  # open WebSockets and streams end now, not at the grace timeout
+
+
+async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The route table and header rules, compiled once and shared by the reverse proxy and
+    forward auth, and the proxy's pooled upstream session (``DummyCookieJar``: one user's
+    upstream cookies never reach another; no global limit, ``limit_per_host`` per upstream)."""
+    config, access, metrics = app[CONFIG], app[ACCESS], app[METRICS]
+    table = RouteTable(
+        config.proxy.routes,
+        connect_timeout=config.proxy.connect_timeout,
+        extra_reserved=(config.metrics.path,),
+    )
+    rules = HeaderRules(config)
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=0, limit_per_host=config.proxy.limit_per_upstream, ttl_dns_cache=60
+        ),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=_PROXY_SKIP_AUTO,
+        auto_decompress=False,
+        raise_for_status=False,
+    )
+    app[PROXY_SESSION] = session
+    websockets = WebSocketRelay(
+        session, access, app[CLOCK], metrics, config.proxy.websocket_recheck_interval
+    )
+    app[PROXY] = Proxy(session, access, table, rules, websockets, metrics)
+    app[FORWARD_AUTH] = ForwardAuth(config, access, table, rules, metrics)
+    previous = gc.get_threshold()
+    gc.set_threshold(max(previous[0], GC_YOUNG_THRESHOLD), *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        await session.close()

@@ -21,19 +21,15 @@ from aiohttp import web
 
 from gateway.errors import GatewayError
 from gateway.logs import request_id_var
-from gateway.server.access.cookie import clear_session
 from gateway.server.common.clientip import client_ip
-from gateway.server.keys import CONFIG, METRICS
+from gateway.server.keys import CONFIG, METRICS, REQUEST_ID, ROUTE_LABEL
 
-__all__ = ["REQUEST_ID", "ROUTE_LABEL", "error_response", "gateway_middleware"]
+__all__ = ["error_response", "gateway_middleware"]
 
 log = logging.getLogger("gateway.server")
 access_log = logging.getLogger("gateway.access")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
-# a handler may set ROUTE_LABEL to name its route for metrics (the proxy: its route prefix)
-ROUTE_LABEL = web.RequestKey("route_label", str)
-REQUEST_ID = web.RequestKey("request_id", str)
 
 # aiohttp's own HTTP exceptions → (machine code, description)
 _HTTP_ERRORS: dict[int, tuple[str, str]] = {
@@ -84,10 +80,7 @@ def _route_label(request: web.Request) -> str:
 
 def _render(request: web.Request, exc: BaseException, request_id: str) -> web.StreamResponse:
     if isinstance(exc, GatewayError):
-        resp = error_response(exc.status, exc.error, exc.description, request_id, exc.headers)
-        if getattr(exc, "clear_cookie", False):  # a dead session: the browser forgets it too
-            clear_session(resp, request.app[CONFIG])
-        return resp
+        return error_response(exc.status, exc.error, exc.description, request_id, exc.headers)
     if isinstance(exc, web.HTTPException):
         error, description = _HTTP_ERRORS.get(exc.status, ("server_error", "request failed"))
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}

@@ -16,7 +16,15 @@ from typing import Any
 
 from gateway.errors import InvalidToken
 
-__all__ = ["AccessClaims", "TokenRejected", "bearer_challenge", "validate_claims"]
+__all__ = [
+    "AccessClaims",
+    "TokenExpired",
+    "TokenRejected",
+    "TokenRevoked",
+    "WrongAudience",
+    "bearer_challenge",
+    "validate_claims",
+]
 
 _DESCRIPTIONS = {
     "expired": "the access token has expired",
@@ -25,9 +33,15 @@ _DESCRIPTIONS = {
 }
 
 
-def bearer_challenge(description: str | None = None) -> dict[str, str]:
-    """``WWW-Authenticate`` for a rejected bearer token (RFC 6750 §3)."""
-    value = 'Bearer realm="wxgate", error="invalid_token"'
+def bearer_challenge(
+    description: str | None = None, *, error: str | None = "invalid_token"
+) -> dict[str, str]:
+    """``WWW-Authenticate`` for a bearer-token resource (RFC 6750 §3): ``error`` is None when
+    no token was presented (§3.1: no error code then), ``invalid_token`` for a rejected one,
+    ``insufficient_scope`` for a valid token that does not reach the resource."""
+    value = 'Bearer realm="wxgate"'
+    if error:
+        value += f', error="{error}"'
     if description:
         value += f', error_description="{description}"'
     return {"WWW-Authenticate": value}
@@ -44,6 +58,27 @@ class TokenRejected(InvalidToken):
         description = _DESCRIPTIONS.get(reason, "the access token is invalid")
         super().__init__(description, headers=bearer_challenge(description))
         self.reason = reason
+
+
+class TokenExpired(TokenRejected):
+    """The token was valid once and has expired (``exp`` passed)."""
+
+    def __init__(self) -> None:
+        super().__init__("expired")
+
+
+class TokenRevoked(TokenRejected):
+    """The token, or its whole session, has been revoked."""
+
+    def __init__(self) -> None:
+        super().__init__("revoked")
+
+
+class WrongAudience(TokenRejected):
+    """A valid token, but not meant for the audience asked for (``aud``)."""
+
+    def __init__(self) -> None:
+        super().__init__("wrong_audience")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +140,7 @@ def _check_times(claims: dict[str, Any], now: float, leeway: float) -> None:
     if nbf is not None and type(nbf) not in _NUMBER:
         raise TokenRejected("malformed")
     if now >= exp + leeway:
-        raise TokenRejected("expired")
+        raise TokenExpired()
     if now + leeway < iat or (nbf is not None and now + leeway < nbf):
         raise TokenRejected("not_yet_valid")
 
@@ -127,7 +162,7 @@ def validate_claims(
         raise TokenRejected("wrong_issuer")
     aud = _strings(claims["aud"], allow_str=True)
     if audience not in aud:
-        raise TokenRejected("wrong_audience")
+        raise WrongAudience()
     _check_times(claims, now, leeway)
     amr = claims.get("amr")
     return AccessClaims(

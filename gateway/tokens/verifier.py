@@ -28,7 +28,13 @@ from typing import Any, Protocol
 
 from gateway.clock import Clock
 from gateway.metrics import Metrics
-from gateway.tokens.claims import AccessClaims, TokenRejected, validate_claims
+from gateway.tokens.claims import (
+    AccessClaims,
+    TokenRejected,
+    TokenRevoked,
+    WrongAudience,
+    validate_claims,
+)
 from gateway.tokens.jws import ACCESS_TOKEN_TYPE, b64url_decode, verify
 from gateway.tokens.keyfiles import KeyFile
 from gateway.tokens.keys import KeyRing
@@ -126,14 +132,14 @@ class Verifier:
         if claims is not None and now < claims.exp:
             self._cache.move_to_end(token)
             if audience not in claims.aud:
-                raise TokenRejected("wrong_audience")
+                raise WrongAudience()
         else:
             if claims is not None:  # past exp: never served again, re-verified with leeway
                 del self._cache[token]
             claims = self._decode(token, now, audience)
             self._remember(token, claims, now)
         if claims.jti in self._revoked_jti or claims.sid in self._revoked_sid:
-            raise TokenRejected("revoked")
+            raise TokenRevoked()
         return claims
 
     def _remember(self, token: str, claims: AccessClaims, now: float) -> None:

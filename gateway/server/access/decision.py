@@ -1,39 +1,40 @@
-"""The one authentication decision, shared by the reverse proxy and forward auth.
+"""The one authentication decision: who is calling, under a ``Policy``.
 
-``Authenticator.decide(request, route)`` finds the credential — ``Authorization: Bearer`` first,
-else the session cookie's access token — verifies it with ``TokenService.verify`` (synchronous,
-cached, revocation-aware: no Store round-trip on the happy path) for the route's audience
-(``route.audience`` or ``tokens.audience``), checks that every ``route.scopes`` entry is in the
-token's ``scope``, and returns a ``Decision``:
+``authenticate(request, policy)`` (or ``Access.decide``) finds the credential —
+``Authorization: Bearer`` first, else (when the policy allows it) the session cookie's access
+token — verifies it with ``TokenService.verify`` (synchronous, cached, revocation-aware: no
+Store round-trip on the happy path) for the policy's audience (``policy.audience`` or
+``tokens.audience``), checks that every ``policy.scopes`` entry is in the token's ``scope``,
+and returns a ``Caller``:
 
 - ``authenticated``: ``claims`` and the verified ``token``;
-- ``refreshed``: the cookie's access token was no longer valid but its refresh token was, so the
-  session was renewed; the caller must attach ``pair`` as the new cookie (``apply_cookie``).
-  Renewal is single-flight per refresh token within the process: a burst of parallel requests
-  performs one ``TokenService.refresh`` and every request gets its result; the result is kept
-  for ``tokens.refresh_reuse_grace`` seconds (at least 1 s) for requests still carrying the old
+- ``refreshed``: the cookie's access token was no longer valid but its refresh token was, so
+  the session was renewed; ``renewed`` holds the new pair. Renewal is single-flight per
+  refresh token within the process: a burst of parallel requests performs one
+  ``TokenService.refresh`` and every request gets its result; the result is kept for
+  ``tokens.refresh_reuse_grace`` seconds (at least 1 s) for requests still carrying the old
   cookie (across processes the token service's grace window does the same);
-- ``anonymous``: no usable credential on a route that does not require one.
+- ``anonymous``: no usable credential on a policy that does not require one.
 
-On a ``required`` route (and on no route at all, for forward auth) a missing or invalid
-credential raises ``AuthenticationRequired`` (401 ``invalid_token``, RFC 6750 §3:
-``WWW-Authenticate: Bearer realm="wxgate"`` when no token was presented, with
-``error="invalid_token"`` when one was); a valid token lacking the audience or a scope raises
-``InsufficientScope`` (403, ``error="insufficient_scope"``). On an ``optional`` route every
-failure is anonymity. ``public`` routes are not authenticated at all (callers skip ``decide``).
+The caller is left on the request (``keys.CALLER``): a renewed cookie, or the expiry of a dead
+one, is written on whatever response follows by ``cookie.write_cookie_change``; no handler
+writes it by hand.
 
-Browsers (``Accept`` includes ``text/html``) are sent to the login page instead of a 401 by the
-proxy: ``login_redirect``. Forward auth answers 401 unless redirects were asked for.
+On a ``required`` policy a missing or invalid credential raises ``AuthenticationRequired``
+(401 ``invalid_token``, RFC 6750 §3); a valid token lacking the audience or a scope raises
+``InsufficientScope`` (403) — or, for the gateway's own API (``policy.own``), a token for
+another audience is a 401 like any token that is not ours. On an ``optional`` policy every
+failure is anonymity. ``public`` policies are not authenticated at all (callers skip this).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -41,105 +42,184 @@ from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import InsufficientScope, InvalidGrant, InvalidToken
 from gateway.server.access.bearer import bearer_token
-from gateway.server.access.cookie import clear_session, set_session
-from gateway.server.access.routes import Route
-from gateway.server.keys import CLOCK, CONFIG, TOKENS
-from gateway.tokens.claims import AccessClaims
+from gateway.server.access.cookie import is_session_cookie_present, read_session
+from gateway.server.access.errors import AuthenticationRequired, insufficient_scope
+from gateway.server.access.policy import Policy
+from gateway.server.keys import ACCESS, CALLER
+from gateway.tokens.claims import AccessClaims, WrongAudience
 
 if TYPE_CHECKING:
     from gateway.tokens.refresh import TokenPair
     from gateway.tokens.service import TokenService
 
-__all__ = [
-    "ANONYMOUS",
-    "AUTH",
-    "AuthenticationRequired",
-    "Authenticator",
-    "Decision",
-    "auth_ctx",
-    "is_browser",
-    "login_redirect",
-]
-
-LOGIN_PATH = "/auth/login"
-_NO_TOKEN_CHALLENGE = 'Bearer realm="wxgate"'
-_INVALID_CHALLENGE = 'Bearer realm="wxgate", error="invalid_token"'
-_SCOPE_CHALLENGE = 'Bearer realm="wxgate", error="insufficient_scope"'
+__all__ = ["ANONYMOUS", "Access", "Caller", "authenticate", "authenticated"]
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome of ``Authenticator.decide`` (see module doc)."""
+class Caller:
+    """Who is calling (see module doc). ``renewed`` / ``clear_cookie``: the session cookie
+    change the response must carry (written by ``cookie.write_cookie_change``)."""
 
     outcome: Literal["authenticated", "refreshed", "anonymous"]
     claims: AccessClaims | None = None
     token: str | None = None
-    pair: TokenPair | None = None
     from_cookie: bool = False
-    clear_cookie: bool = False  # the cookie is dead: expire it on the response
+    renewed: TokenPair | None = None
+    clear_cookie: bool = False
 
 
-ANONYMOUS = Decision("anonymous")
+ANONYMOUS = Caller("anonymous")
 
 
-class AuthenticationRequired(InvalidToken):
-    """401 ``invalid_token`` on a route that requires authentication."""
-
-    def __init__(self, *, presented: bool, clear_cookie: bool = False, detail: str = "") -> None:
-        challenge = _INVALID_CHALLENGE if presented else _NO_TOKEN_CHALLENGE
-        description = detail or (
-            "the access token is invalid or expired" if presented else "authentication required"
-        )
-        super().__init__(description, headers={"WWW-Authenticate": challenge})
-        self.presented = presented
-        self.clear_cookie = clear_cookie
+async def authenticate(request: web.Request, policy: Policy) -> Caller:
+    """The caller of ``request`` under ``policy``: the application's ``Access.decide``."""
+    return await request.app[ACCESS].decide(request, policy)
 
 
-def _insufficient(detail: str) -> InsufficientScope:
-    return InsufficientScope(detail, headers={"WWW-Authenticate": _SCOPE_CHALLENGE})
+async def authenticated(request: web.Request, policy: Policy) -> AccessClaims:
+    """The verified claims of the caller under a ``required`` policy (401 otherwise)."""
+    claims = (await authenticate(request, policy)).claims
+    if claims is None:  # a required policy never decides "anonymous"
+        raise AuthenticationRequired(presented=False)
+    return claims
 
 
-def is_browser(request: web.BaseRequest) -> bool:
-    """True when the client asked for HTML (a browser navigation, not an API call)."""
-    return "text/html" in request.headers.get("Accept", "")
+class Access:
+    """The decision for one application (one per process; holds the refresh single-flight)."""
 
+    def __init__(self, config: Config, tokens: TokenService, clock: Clock) -> None:
+        self._config = config
+        self._tokens = tokens
+        remember = max(1.0, config.tokens.refresh_reuse_grace)
+        self._renewals = _Refresher(clock, remember)  # replaced by gateway.singleflight
 
-def login_redirect(return_to: str, *, base: str = "") -> web.Response:
-    """302 to ``<base>/auth/login?return_to=<return_to>`` (not cacheable)."""
-    location = f"{base}{LOGIN_PATH}?return_to={quote(return_to, safe='/')}"
-    return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
+    async def decide(self, request: web.BaseRequest, policy: Policy) -> Caller:
+        """The caller of ``request`` under ``policy``, also left on the request (module doc)."""
+        try:
+            caller = await self._decide(request, policy)
+        except AuthenticationRequired as exc:
+            if exc.clear_cookie:
+                request[CALLER] = Caller("anonymous", clear_cookie=True)
+            raise
+        if caller.renewed is not None or caller.clear_cookie:
+            request[CALLER] = caller
+        return caller
+
+    async def _decide(self, request: web.BaseRequest, policy: Policy) -> Caller:
+        required = policy.auth != "optional"
+        token = bearer_token(request)  # "" for a "Bearer" header without a token: invalid
+        if token is not None:
+            try:
+                return Caller("authenticated", self.verify(token, policy), token)
+            except InsufficientScope:
+                if required:
+                    raise
+                return ANONYMOUS
+            except InvalidToken as exc:
+                if required:
+                    raise AuthenticationRequired(presented=True, rejection=exc) from exc
+                return ANONYMOUS
+        if not policy.cookie:
+            if required:
+                raise AuthenticationRequired(presented=False)
+            return ANONYMOUS
+        return await self._from_cookie(request, policy, required)
+
+    async def _from_cookie(
+        self, request: web.BaseRequest, policy: Policy, required: bool
+    ) -> Caller:
+        session = read_session(request, self._config)
+        if session is None:
+            if required:
+                presented = is_session_cookie_present(request, self._config)
+                raise AuthenticationRequired(presented=presented)
+            return ANONYMOUS
+        access = session.access_token
+        try:
+            return Caller("authenticated", self.verify(access, policy), access, from_cookie=True)
+        except InsufficientScope:
+            if required:
+                raise
+            return ANONYMOUS
+        except InvalidToken:
+            pass
+        return await self._renew(session.refresh_token, policy, required)
+
+    async def _renew(self, refresh_token: str, policy: Policy, required: bool) -> Caller:
+        pair = await self._renewals.run(refresh_token, self._refresh)
+        if pair is None:
+            if required:
+                raise AuthenticationRequired(presented=True, clear_cookie=True)
+            return Caller("anonymous", clear_cookie=True)
+        try:
+            claims = self.verify(pair.access_token, policy)
+        except InsufficientScope:
+            if required:
+                raise
+            return Caller("anonymous", renewed=pair, from_cookie=True)
+        except InvalidToken as exc:
+            if required:
+                raise AuthenticationRequired(presented=True, rejection=exc) from exc
+            return ANONYMOUS
+        return Caller("refreshed", claims, pair.access_token, from_cookie=True, renewed=pair)
+
+    async def _refresh(self, refresh_token: str) -> TokenPair | None:
+        """The renewed pair, or None when the refresh token is no good."""
+        try:
+            return await self._tokens.refresh(refresh_token)
+        except InvalidGrant:
+            return None
+
+    def verify(self, token: str, policy: Policy) -> AccessClaims:
+        """Verified claims of ``token`` under ``policy``: InvalidToken (401) or
+        InsufficientScope (403: the token is valid but not for this audience or lacks a
+        scope)."""
+        try:
+            claims = self._tokens.verify(token, audience=policy.audience)
+        except WrongAudience:
+            if policy.own:
+                raise
+            if policy.audience is not None:
+                self._check_default_audience(token)  # an expired or revoked token stays a 401
+            raise insufficient_scope("the token is not meant for this service") from None
+        if policy.scopes and not policy.scopes <= claims.scopes:
+            missing = " ".join(sorted(policy.scopes - claims.scopes))
+            raise insufficient_scope(f"the token lacks the scope: {missing}")
+        return claims
+
+    def _check_default_audience(self, token: str) -> None:
+        with contextlib.suppress(WrongAudience):
+            self._tokens.verify(token)
 
 
 class _Refresher:
-    """Single-flight session renewal per refresh token, with a short memory of results."""
-
-    def __init__(self, tokens: TokenService, clock: Clock, remember: float) -> None:
-        self._tokens = tokens
+    def __init__(self, clock: Clock, remember: float) -> None:
         self._clock = clock
         self._remember = remember
         self._inflight: dict[str, asyncio.Task[TokenPair | None]] = {}
         self._recent: OrderedDict[str, tuple[float, TokenPair | None]] = OrderedDict()
 
-    async def refresh(self, refresh_token: str) -> TokenPair | None:
-        """The renewed pair, or None when the refresh token is no good (InvalidGrant)."""
-        recent = self._recent.get(refresh_token)
+    async def run(
+        self, key: str, fn: Callable[[str], Awaitable[TokenPair | None]]
+    ) -> TokenPair | None:
+        recent = self._recent.get(key)
         if recent is not None and recent[0] > self._clock.monotonic():
             return recent[1]
-        task = self._inflight.get(refresh_token)
+        task = self._inflight.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._run(refresh_token))
+            task = asyncio.get_running_loop().create_task(self._run(key, fn))
             task.add_done_callback(_retrieve)
-            self._inflight[refresh_token] = task
+            self._inflight[key] = task
         return await asyncio.shield(task)
 
-    async def _run(self, refresh_token: str) -> TokenPair | None:
+    async def _run(
+        self, key: str, fn: Callable[[str], Awaitable[TokenPair | None]]
+    ) -> TokenPair | None:
         try:
-            pair: TokenPair | None = await self._tokens.refresh(refresh_token)
-        except InvalidGrant:
-            pair = None
+            pair = await fn(key)
         finally:
-            self._inflight.pop(refresh_token, None)
-        self._recent[refresh_token] = (self._clock.monotonic() + self._remember, pair)
+            self._inflight.pop(key, None)
+        self._recent[key] = (self._clock.monotonic() + self._remember, pair)
         while len(self._recent) > 10_000:
             self._recent.popitem(last=False)
         return pair
@@ -147,111 +227,4 @@ class _Refresher:
 
 def _retrieve(task: asyncio.Task[TokenPair | None]) -> None:
     if not task.cancelled():
-        task.exception()  # awaited by the callers; never "exception was never retrieved"
-
-
-class Authenticator:
-    """The decision for one application (one per process; holds the refresh single-flight)."""
-
-    def __init__(self, config: Config, tokens: TokenService, clock: Clock) -> None:
-        self._config = config
-        self._tokens = tokens
-        self._cookie = config.session.cookie_name
-        remember = max(1.0, config.tokens.refresh_reuse_grace)
-        self._refresher = _Refresher(tokens, clock, remember)
-
-    async def decide(self, request: web.BaseRequest, route: Route) -> Decision:
-        """The decision for ``request`` under ``route``'s policy (see module doc)."""
-        required = route.auth != "optional"
-        token = bearer_token(request)  # "" for a "Bearer" header without a token: invalid
-        if token is not None:
-            try:
-                return Decision("authenticated", self.verify(token, route), token)
-            except InsufficientScope:
-                if required:
-                    raise
-                return ANONYMOUS
-            except InvalidToken as exc:
-                if required:
-                    raise AuthenticationRequired(presented=True) from exc
-                return ANONYMOUS
-        return await self._from_cookie(request, route, required)
-
-    async def _from_cookie(
-        self, request: web.BaseRequest, route: Route, required: bool
-    ) -> Decision:
-        header = request.headers.get("Cookie", "")  # parse cookies only when ours is there
-        raw = request.cookies.get(self._cookie) if self._cookie in header else None
-        access, sep, refresh = raw.partition("~") if raw else ("", "", "")
-        if not (access and sep and refresh) or "~" in refresh:
-            if required:
-                raise AuthenticationRequired(presented=bool(raw))
-            return ANONYMOUS
-        try:
-            return Decision("authenticated", self.verify(access, route), access, from_cookie=True)
-        except InsufficientScope:
-            if required:
-                raise
-            return ANONYMOUS
-        except InvalidToken:
-            pass
-        return await self._renew(refresh, route, required)
-
-    async def _renew(self, refresh_token: str, route: Route, required: bool) -> Decision:
-        pair = await self._refresher.refresh(refresh_token)
-        if pair is None:
-            if required:
-                raise AuthenticationRequired(presented=True, clear_cookie=True)
-            return Decision("anonymous", clear_cookie=True)
-        try:
-            claims = self.verify(pair.access_token, route)
-        except InsufficientScope:
-            if required:
-                raise
-            return Decision("anonymous", pair=pair, from_cookie=True)
-        except InvalidToken as exc:
-            if required:
-                raise AuthenticationRequired(presented=True) from exc
-            return ANONYMOUS
-        return Decision("refreshed", claims, pair.access_token, pair, from_cookie=True)
-
-    def verify(self, token: str, route: Route) -> AccessClaims:
-        """Verified claims of ``token`` for ``route``: InvalidToken (401) or InsufficientScope
-        (403, the token is valid but not for this audience or lacks a scope)."""
-        try:
-            claims = self._tokens.verify(token, audience=route.audience)
-        except InvalidToken as exc:
-            if getattr(exc, "reason", None) != "wrong_audience":
-                raise
-            if route.audience is not None:
-                self._check_default_audience(token)  # an expired or revoked token stays a 401
-            raise _insufficient("the token is not meant for this service") from exc
-        if route.scopes and not route.scopes <= claims.scopes:
-            missing = " ".join(sorted(route.scopes - claims.scopes))
-            raise _insufficient(f"the token lacks the scope: {missing}")
-        return claims
-
-    def _check_default_audience(self, token: str) -> None:
-        try:
-            self._tokens.verify(token)
-        except InvalidToken as exc:
-            if getattr(exc, "reason", None) != "wrong_audience":
-                raise
-
-    def apply_cookie(self, response: web.StreamResponse, decision: Decision) -> None:
-        """Attach the renewed session cookie (or expire a dead one) to ``response``."""
-        if decision.pair is not None:
-            set_session(
-                response, self._config, decision.pair.access_token, decision.pair.refresh_token
-            )
-        elif decision.clear_cookie:
-            clear_session(response, self._config)
-
-
-AUTH = web.AppKey("authenticator", Authenticator)
-
-
-async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Create the application's ``Authenticator`` (after the token service's context)."""
-    app[AUTH] = Authenticator(app[CONFIG], app[TOKENS], app[CLOCK])
-    yield
+        task.exception()

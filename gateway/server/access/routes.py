@@ -15,7 +15,6 @@ The gateway's own paths (``config.RESERVED_PREFIXES`` and the metrics path) are 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import aiohttp
 from aiohttp import web
@@ -23,6 +22,7 @@ from yarl import URL
 
 from gateway.config import RESERVED_PREFIXES, RouteConfig
 from gateway.errors import NotFound
+from gateway.server.access.policy import Policy
 
 __all__ = [
     "Route",
@@ -39,13 +39,11 @@ class Route:
     """One compiled route: the config plus everything the hot path would otherwise recompute."""
 
     prefix: str
-    auth: Literal["required", "optional", "public"]
+    policy: Policy
     upstream: str  # origin + base path, no trailing slash: "http://10.0.0.5:8000/api"
     upstream_host: str  # the upstream's Host header value
     strip_prefix: bool
     websocket: bool
-    audience: str | None  # None: the configured default
-    scopes: frozenset[str]
     preserve_host: bool
     pass_token: bool
     timeout: aiohttp.ClientTimeout
@@ -59,13 +57,11 @@ class Route:
         base = url.path.rstrip("/")
         return cls(
             prefix=rc.prefix,
-            auth=rc.auth,
+            policy=Policy(rc.auth, rc.audience or None, frozenset(rc.scopes)),
             upstream=f"{origin}{base}",
             upstream_host=origin.raw_authority,
             strip_prefix=rc.strip_prefix,
             websocket=rc.websocket,
-            audience=rc.audience or None,
-            scopes=frozenset(rc.scopes),
             preserve_host=rc.preserve_host,
             pass_token=rc.pass_token,
             # connect: pool wait + connection; sock_read: silence while awaiting headers or body

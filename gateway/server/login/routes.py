@@ -19,23 +19,19 @@ from aiohttp import web
 
 from gateway.errors import InvalidRequest
 from gateway.login.oauth import Flow, LoginDenied, SnapshotUser
-from gateway.server.access.bearer import require_bearer
 from gateway.server.access.cookie import set_session
+from gateway.server.access.decision import authenticated
+from gateway.server.access.policy import BEARER_API
 from gateway.server.common.body import read_json
 from gateway.server.common.clientip import client_ip
+from gateway.server.common.responses import NO_STORE, redirect
 from gateway.server.keys import CONFIG, MINIPROGRAM, OAUTH
 from gateway.server.pages import login as login_pages
 from gateway.wechat.protocol import WXLOGIN_SCRIPT_PATH, WXLOGIN_SCRIPT_URL
 
-__all__ = ["BINDING_COOKIE", "redirect", "setup_routes"]
+__all__ = ["BINDING_COOKIE", "setup_routes"]
 
 BINDING_COOKIE = "wxgate_oauth"
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def redirect(location: str) -> web.Response:
-    """A 302 response that handlers can decorate with cookies before returning it."""
-    return web.Response(status=302, headers={"Location": location, **_NO_STORE})
 
 
 def _flow(request: web.Request) -> Flow:
@@ -136,7 +132,7 @@ async def miniprogram_login(request: web.Request) -> web.Response:
             "phone": user.phone,
         },
     }
-    return web.json_response(payload, headers=_NO_STORE)
+    return web.json_response(payload, headers=NO_STORE)
 
 
 def _str_field(body: dict[str, object], name: str, *, required: bool = True) -> str | None:
@@ -149,7 +145,7 @@ def _str_field(body: dict[str, object], name: str, *, required: bool = True) -> 
 
 
 async def miniprogram_decrypt(request: web.Request) -> web.Response:
-    claims = require_bearer(request)
+    claims = await authenticated(request, BEARER_API)
     body = await read_json(request)
     data = await request.app[MINIPROGRAM].decrypt(
         claims,
@@ -158,14 +154,14 @@ async def miniprogram_decrypt(request: web.Request) -> web.Response:
         _str_field(body, "rawData", required=False),
         _str_field(body, "signature", required=False),
     )
-    return web.json_response({"data": data}, headers=_NO_STORE)
+    return web.json_response({"data": data}, headers=NO_STORE)
 
 
 async def miniprogram_phone(request: web.Request) -> web.Response:
-    claims = require_bearer(request)
+    claims = await authenticated(request, BEARER_API)
     body = await read_json(request)
     phone = await request.app[MINIPROGRAM].phone(claims, _str_field(body, "code") or "")
-    return web.json_response(phone, headers=_NO_STORE)
+    return web.json_response(phone, headers=NO_STORE)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -29,7 +29,6 @@ redirect.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
@@ -38,20 +37,14 @@ from multidict import CIMultiDict
 from gateway.config import Config
 from gateway.errors import AccessDenied, InsufficientScope
 from gateway.metrics import Metrics
-from gateway.server.access.decision import (
-    AUTH,
-    AuthenticationRequired,
-    Authenticator,
-    Decision,
-    is_browser,
-    login_redirect,
-)
+from gateway.server.access.decision import Access, Caller
+from gateway.server.access.errors import AuthenticationRequired
+from gateway.server.access.navigation import LOGIN_PATH, is_browser, login_redirect
 from gateway.server.access.routes import RouteTable, default_route, normalize_path
-from gateway.server.keys import CONFIG, METRICS
-from gateway.server.middlewares import ROUTE_LABEL
+from gateway.server.keys import FORWARD_AUTH, ROUTE_LABEL
 from gateway.server.proxy.headers import HeaderRules
 
-__all__ = ["FORWARD_AUTH", "ForwardAuth", "setup_routes"]
+__all__ = ["ForwardAuth", "setup_routes"]
 
 VERIFY_PATH = "/auth/verify"
 LOGIN_HEADER = "X-Wxgate-Login"
@@ -60,10 +53,17 @@ LOGIN_HEADER = "X-Wxgate-Login"
 class ForwardAuth:
     """The ``/auth/verify`` decision for one application."""
 
-    def __init__(self, config: Config, authenticator: Authenticator, metrics: Metrics) -> None:
-        self.auth = authenticator
-        self.rules = HeaderRules(config)
-        self.table = RouteTable(config.proxy.routes)
+    def __init__(
+        self,
+        config: Config,
+        access: Access,
+        table: RouteTable,
+        rules: HeaderRules,
+        metrics: Metrics,
+    ) -> None:
+        self.access = access
+        self.rules = rules
+        self.table = table
         self.default = default_route()
         self.public_url = config.public_url
         self.always_redirect = config.forward_auth.redirect
@@ -81,38 +81,25 @@ class ForwardAuth:
             self._forbidden.inc()
             raise
         route = self.table.match(path) or self.default
-        if route.auth == "public":
+        if route.policy.auth == "public":
             self._allowed.inc()
             return web.Response()
         try:
-            decision = await self.auth.decide(request, route)
+            caller = await self.access.decide(request, route.policy)
         except AuthenticationRequired as exc:
             return self._unauthenticated_response(request, original, exc)
         except InsufficientScope:
             self._forbidden.inc()
             raise
         self._allowed.inc()
-        return self._allow(decision, route.pass_token)
+        return self._allow(caller, route.pass_token)
 
-    def _allow(self, decision: Decision, pass_token: bool) -> web.Response:
-        claims = decision.claims
-        if claims is None:
-            response = web.Response()
-        else:
-            rules = self.rules
-            headers: CIMultiDict[str] = CIMultiDict(
-                rules.identity_items(
-                    claims.sub, claims.openid, claims.unionid, claims.appid, claims.scope
-                )
-            )
-            if pass_token and decision.token:
-                headers[rules.token or "Authorization"] = (
-                    decision.token if rules.token else f"Bearer {decision.token}"
-                )
-            response = web.Response(headers=headers)
-        if decision.pair is not None or decision.clear_cookie:
-            self.auth.apply_cookie(response, decision)
-        return response
+    def _allow(self, caller: Caller, pass_token: bool) -> web.Response:
+        if caller.claims is None:
+            return web.Response()
+        headers: CIMultiDict[str] = CIMultiDict()
+        self.rules.add_identity(headers, caller.claims, caller.token if pass_token else None)
+        return web.Response(headers=headers)
 
     def _unauthenticated_response(
         self, request: web.Request, original: str, exc: AuthenticationRequired
@@ -126,10 +113,8 @@ class ForwardAuth:
             response = login_redirect(target, base=self.public_url)
         else:
             self._unauthenticated.inc()
-            exc.headers[LOGIN_HEADER] = f"/auth/login?return_to={quote(original, safe='/')}"
+            exc.headers[LOGIN_HEADER] = f"{LOGIN_PATH}?return_to={quote(original, safe='/')}"
             raise exc
-        if exc.clear_cookie:
-            self.auth.apply_cookie(response, Decision("anonymous", clear_cookie=True))
         return response
 
     def _return_to(self, request: web.Request, original: str) -> str:
@@ -185,21 +170,12 @@ def _original_target(request: web.Request) -> tuple[str, str]:
     return found[0], paths.pop()
 
 
-FORWARD_AUTH = web.AppKey("forward_auth", ForwardAuth)
-
-
 async def _handler(request: web.Request) -> web.StreamResponse:
     return await request.app[FORWARD_AUTH].handle(request)
 
 
-async def _forward_auth_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[FORWARD_AUTH] = ForwardAuth(app[CONFIG], app[AUTH], app[METRICS])
-    yield
-
-
 def setup_routes(app: web.Application) -> None:
-    """Register ``/auth/verify`` and ``/auth/verify/{tail}`` for every method. Needs ``AUTH``
-    (``auth.auth_ctx``) earlier in ``cleanup_ctx``."""
-    app.cleanup_ctx.append(_forward_auth_ctx)
+    """Register ``/auth/verify`` and ``/auth/verify/{tail}`` for every method (the
+    ``ForwardAuth`` is built by the composition root, ``server.app``)."""
     app.router.add_route("*", VERIFY_PATH, _handler)
     app.router.add_route("*", VERIFY_PATH + "/{tail:.*}", _handler)

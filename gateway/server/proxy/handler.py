@@ -21,10 +21,8 @@ the backend could normalise it into another route. The gateway's own paths are n
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -32,32 +30,23 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.config import Config
-from gateway.errors import BadGateway, GatewayError, GatewayTimeout, InvalidRequest, NotFound
+from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.metrics import Metrics
-from gateway.server.access.decision import (
-    ANONYMOUS,
-    AUTH,
-    AuthenticationRequired,
-    Authenticator,
-    Decision,
-    is_browser,
-    login_redirect,
-)
+from gateway.server.access.decision import ANONYMOUS, Access, Caller
+from gateway.server.access.errors import AuthenticationRequired
+from gateway.server.access.navigation import is_browser, login_redirect
 from gateway.server.access.routes import Route, RouteTable, is_ambiguous, raise_for_reserved
-from gateway.server.keys import CONFIG, METRICS, PROXY_SESSION
-from gateway.server.middlewares import REQUEST_ID, ROUTE_LABEL
+from gateway.server.keys import PROXY, REQUEST_ID, ROUTE_LABEL
 from gateway.server.proxy.headers import HeaderRules, copy_response_headers
-from gateway.server.proxy.websocket import is_websocket_upgrade, relay_websocket
+from gateway.server.proxy.upstream import UPSTREAM_ERRORS, upstream_failure
+from gateway.server.proxy.websocket import WebSocketRelay, is_websocket_upgrade
 
-__all__ = ["PROXY", "Proxy", "setup_routes"]
+__all__ = ["Proxy", "setup_routes"]
 
 log = logging.getLogger("gateway.proxy")
 
 _SMALL_BODY = 65_536
-_SKIP_AUTO = frozenset({"User-Agent", "Accept", "Accept-Encoding", "Content-Type"})
 _NO_BODY_STATUS = frozenset({204, 304})
-_UPSTREAM_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
 
 
 class Proxy:
@@ -65,20 +54,18 @@ class Proxy:
 
     def __init__(
         self,
-        config: Config,
         session: aiohttp.ClientSession,
-        authenticator: Authenticator,
+        access: Access,
+        table: RouteTable,
+        rules: HeaderRules,
+        websockets: WebSocketRelay,
         metrics: Metrics,
     ) -> None:
-        self.config = config
         self.session = session
-        self.auth = authenticator
-        self.rules = HeaderRules(config)
-        self.table = RouteTable(
-            config.proxy.routes,
-            connect_timeout=config.proxy.connect_timeout,
-            extra_reserved=(config.metrics.path,),
-        )
+        self.access = access
+        self.table = table
+        self.rules = rules
+        self.websockets = websockets
         self._metrics = metrics
         self._counted: dict[tuple[str, int], Any] = {}
         self._durations = {
@@ -105,31 +92,29 @@ class Proxy:
     async def _handle(self, request: web.Request, route: Route, path: str) -> web.StreamResponse:
         if is_ambiguous(path):
             raise InvalidRequest("the path has dot segments or empty segments")
-        decision = ANONYMOUS
-        if route.auth != "public":
+        caller = ANONYMOUS
+        policy = route.policy
+        if policy.auth != "public":
             try:
-                decision = await self.auth.decide(request, route)
-            except AuthenticationRequired as exc:
+                caller = await self.access.decide(request, policy)
+            except AuthenticationRequired:
                 if not is_browser(request):
                     raise
-                redirect = login_redirect(request.rel_url.raw_path_qs)
-                if exc.clear_cookie:
-                    self.auth.apply_cookie(redirect, Decision("anonymous", clear_cookie=True))
-                return redirect
-        headers = self._upstream_headers(request, route, decision)
+                return login_redirect(request.rel_url.raw_path_qs)
+        headers = self._upstream_headers(request, route, caller)
         if route.websocket and is_websocket_upgrade(request):
-            return await relay_websocket(self, request, route, headers, decision)
-        return await self._forward(request, route, headers, decision)
+            return await self.websockets.relay(request, route, headers, caller)
+        return await self._forward(request, route, headers)
 
     def _upstream_headers(
-        self, request: web.Request, route: Route, decision: Decision
+        self, request: web.Request, route: Route, caller: Caller
     ) -> CIMultiDict[str]:
         rules = self.rules
         trusted = rules.is_trusted(request.remote)
         headers = rules.upstream_headers(
             request.headers,
             trusted=trusted,
-            strip_authorization=route.auth != "public",
+            strip_authorization=route.policy.auth != "public",
         )
         host = request.host
         rules.set_forwarded(
@@ -137,17 +122,8 @@ class Proxy:
         )
         headers["Host"] = host if route.preserve_host else route.upstream_host
         headers["X-Request-Id"] = request[REQUEST_ID]  # one id in the gateway's and its logs
-        claims = decision.claims
-        if claims is not None:
-            for name, value in rules.identity_items(
-                claims.sub, claims.openid, claims.unionid, claims.appid, claims.scope
-            ):
-                headers[name] = value
-            if route.pass_token and decision.token:
-                if rules.token:
-                    headers[rules.token] = decision.token
-                else:
-                    headers["Authorization"] = f"Bearer {decision.token}"
+        if caller.claims is not None:
+            rules.add_identity(headers, caller.claims, caller.token if route.pass_token else None)
         return headers
 
     async def _forward(
@@ -155,7 +131,6 @@ class Proxy:
         request: web.Request,
         route: Route,
         headers: CIMultiDict[str],
-        decision: Decision,
     ) -> web.StreamResponse:
         rel = request.rel_url
         url = URL(
@@ -171,50 +146,34 @@ class Proxy:
                 allow_redirects=False,
                 timeout=route.timeout,
             )
-        except _UPSTREAM_ERRORS as exc:
-            raise self.upstream_failure(route, exc) from exc
+        except UPSTREAM_ERRORS as exc:
+            raise upstream_failure(self._metrics, route, exc) from exc
         self._durations[route.prefix].observe(time.perf_counter() - started)
         try:
-            return await self._respond(request, route, upstream, decision)
+            return await self._respond(request, route, upstream)
         finally:
             upstream.release()
-
-    def upstream_failure(self, route: Route, exc: BaseException) -> GatewayError:
-        """The typed error for an upstream failure (counted and logged, without the URL)."""
-        error: GatewayError
-        if isinstance(exc, TimeoutError):
-            kind, error = "timeout", GatewayTimeout()
-        elif isinstance(exc, aiohttp.ClientConnectorError):
-            kind, error = "connect", BadGateway()
-        else:
-            kind, error = "protocol", BadGateway("the upstream service failed to answer")
-        self._metrics.proxy_upstream_errors.labels(route.prefix, kind).inc()
-        log.warning("upstream %s for %s: %s", kind, route.prefix, type(exc).__name__)
-        return error
 
     async def _respond(
         self,
         request: web.Request,
         route: Route,
         upstream: aiohttp.ClientResponse,
-        decision: Decision,
     ) -> web.StreamResponse:
         status = upstream.status
         length = upstream.content_length
         if request.method == "HEAD" or status in _NO_BODY_STATUS or status < 200:
             response = web.StreamResponse(status=status, reason=upstream.reason)
-            return await self._send(request, route, upstream, response, decision, stream=False)
+            return await self._send(request, route, upstream, response, stream=False)
         if length is None or length > _SMALL_BODY:
             response = web.StreamResponse(status=status, reason=upstream.reason)
-            return await self._send(request, route, upstream, response, decision, stream=True)
+            return await self._send(request, route, upstream, response, stream=True)
         try:
             body = await upstream.read()
-        except _UPSTREAM_ERRORS as exc:
-            raise self.upstream_failure(route, exc) from exc
+        except UPSTREAM_ERRORS as exc:
+            raise upstream_failure(self._metrics, route, exc) from exc
         response = web.Response(status=status, reason=upstream.reason, body=body)
         copy_response_headers(upstream.headers, response.headers)
-        if decision.pair is not None or decision.clear_cookie:
-            self.auth.apply_cookie(response, decision)
         return response
 
     async def _send(
@@ -223,13 +182,11 @@ class Proxy:
         route: Route,
         upstream: aiohttp.ClientResponse,
         response: web.StreamResponse,
-        decision: Decision,
         *,
         stream: bool,
     ) -> web.StreamResponse:
         """Send the headers, then (``stream``) the body as it arrives."""
         copy_response_headers(upstream.headers, response.headers)
-        self.auth.apply_cookie(response, decision)
         await response.prepare(request)
         if not stream:
             await response.write_eof()
@@ -270,35 +227,6 @@ class Proxy:
 
 
 _CATCH_ALL = "/{tail}"
-# Every proxied request leaves a few reference cycles (aiohttp futures, timers, frames) for the
-# cyclic GC; with CPython's default young-generation threshold (700) a collection runs every few
-# requests and cost ~15% of the proxy's CPU (measured here). Collecting 10x less often keeps the
-# same garbage bounded (thousands of small objects) at a fraction of the cost. Restored when
-# the application stops.
-GC_YOUNG_THRESHOLD = 10_000
-PROXY = web.AppKey("proxy", Proxy)
-
-
-async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            limit=0, limit_per_host=config.proxy.limit_per_upstream, ttl_dns_cache=60
-        ),
-        cookie_jar=aiohttp.DummyCookieJar(),
-        skip_auto_headers=_SKIP_AUTO,  # forward what the client sent, add nothing of our own
-        auto_decompress=False,
-        raise_for_status=False,
-    )
-    app[PROXY_SESSION] = session
-    app[PROXY] = Proxy(config, session, app[AUTH], app[METRICS])
-    previous = gc.get_threshold()
-    gc.set_threshold(max(previous[0], GC_YOUNG_THRESHOLD), *previous[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-        await session.close()
 
 
 async def _handler(request: web.Request) -> web.StreamResponse:
@@ -306,8 +234,7 @@ async def _handler(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application) -> None:
-    """Open the proxy's session with the app and register the catch-all. Call it LAST: routes
-    registered later at ``/`` would never be reached (aiohttp matches in registration order).
-    Needs ``AUTH`` (``auth.auth_ctx``) earlier in ``cleanup_ctx``."""
-    app.cleanup_ctx.append(_proxy_ctx)
+    """Register the catch-all. Call it LAST: routes registered later at ``/`` would never be
+    reached (aiohttp matches in registration order). The ``Proxy`` is built by the
+    composition root (``server.app``)."""
     app.router.add_route("*", "/{tail:.*}", _handler)

@@ -25,11 +25,12 @@ Response headers sent back: hop-by-hop headers dropped, everything else passed u
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import MutableMapping
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import Config
+from gateway.tokens.claims import AccessClaims
 
 __all__ = ["HeaderRules", "copy_response_headers", "drop_cookie"]
 
@@ -145,24 +146,27 @@ class HeaderRules:
         headers["X-Forwarded-Proto"] = scheme
         headers["X-Forwarded-Host"] = host
 
-    def identity_items(
-        self,
-        subject: str,
-        openid: str | None,
-        unionid: str | None,
-        appid: str | None,
-        scope: str | None,
-    ) -> Iterable[tuple[str, str]]:
-        """The identity headers for a verified token (empty values are left out)."""
-        yield self.subject, subject
-        if openid:
-            yield self.openid, openid
-        if unionid:
-            yield self.unionid, unionid
-        if appid:
-            yield self.appid, appid
-        if scope and self.scope:
-            yield self.scope, scope
+    def add_identity(
+        self, headers: MutableMapping[str, str], claims: AccessClaims, token: str | None
+    ) -> None:
+        """Set the identity headers of a verified token on ``headers`` (empty claims are left
+        out), and the token itself when ``token`` is given (the route's ``pass_token``): in
+        ``proxy.token_header``, else as ``Authorization: Bearer``. The proxy and forward auth
+        both answer with these."""
+        headers[self.subject] = claims.sub
+        if claims.openid:
+            headers[self.openid] = claims.openid
+        if claims.unionid:
+            headers[self.unionid] = claims.unionid
+        if claims.appid:
+            headers[self.appid] = claims.appid
+        if claims.scope and self.scope:
+            headers[self.scope] = claims.scope
+        if token:
+            if self.token:
+                headers[self.token] = token
+            else:
+                headers["Authorization"] = f"Bearer {token}"
 
 
 def _is_bearer(value: str) -> bool:

@@ -17,22 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 from yarl import URL
 
+from gateway.clock import Clock
 from gateway.errors import GatewayError
-from gateway.server.access.decision import Decision
+from gateway.metrics import Metrics
+from gateway.server.access.decision import Access, Caller
 from gateway.server.access.routes import Route
-from gateway.server.keys import CLOCK
+from gateway.server.proxy.upstream import UPSTREAM_ERRORS, upstream_failure
 
-if TYPE_CHECKING:
-    from gateway.server.proxy.handler import Proxy
-
-__all__ = ["is_websocket_upgrade", "relay_websocket"]
+__all__ = ["WebSocketRelay", "is_websocket_upgrade"]
 
 POLICY_VIOLATION = 1008
 _GOING_AWAY = 1001
@@ -47,14 +46,35 @@ def is_websocket_upgrade(request: web.BaseRequest) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
-async def relay_websocket(
-    proxy: Proxy,
+@dataclass(frozen=True, slots=True)
+class WebSocketRelay:
+    """What a relay needs of the application: the proxy's upstream session, the decision (to
+    re-check the token while the socket lives), the clock and metrics."""
+
+    session: aiohttp.ClientSession
+    access: Access
+    clock: Clock
+    metrics: Metrics
+    recheck_interval: float
+
+    async def relay(
+        self,
+        request: web.Request,
+        route: Route,
+        headers: CIMultiDict[str],
+        caller: Caller,
+    ) -> web.StreamResponse:
+        """Connect upstream, accept the client, relay until either side closes."""
+        return await _relay_websocket(self, request, route, headers, caller)
+
+
+async def _relay_websocket(
+    relay: WebSocketRelay,
     request: web.Request,
     route: Route,
     headers: CIMultiDict[str],
-    decision: Decision,
+    caller: Caller,
 ) -> web.StreamResponse:
-    """Connect upstream, accept the client, relay until either side closes (module doc)."""
     protocols = [
         p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
     ]
@@ -64,7 +84,7 @@ async def relay_websocket(
     rel = request.rel_url
     url = URL(route.upstream_url(rel.raw_path, request.path, rel.raw_query_string), encoded=True)
     try:
-        upstream = await proxy.session.ws_connect(
+        upstream = await relay.session.ws_connect(
             url,
             headers=headers,
             protocols=protocols,
@@ -73,37 +93,35 @@ async def relay_websocket(
             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
             compress=0,
         )
-    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-        raise proxy.upstream_failure(route, exc) from exc
+    except UPSTREAM_ERRORS as exc:
+        raise upstream_failure(relay.metrics, route, exc) from exc
     client = web.WebSocketResponse(
         protocols=(upstream.protocol,) if upstream.protocol else (),
         autoclose=False,
         autoping=True,
         compress=False,
     )
-    proxy.auth.apply_cookie(client, decision)
     try:
         await client.prepare(request)
-        await _relay(proxy, request, route, client, upstream, decision)
+        await _relay(relay, route, client, upstream, caller)
     finally:
         await upstream.close()
     return client
 
 
 async def _relay(
-    proxy: Proxy,
-    request: web.Request,
+    relay: WebSocketRelay,
     route: Route,
     client: web.WebSocketResponse,
     upstream: aiohttp.ClientWebSocketResponse,
-    decision: Decision,
+    caller: Caller,
 ) -> None:
     to_upstream = asyncio.create_task(_pump(client, upstream))
     to_client = asyncio.create_task(_pump(upstream, client))
     tasks = {to_upstream, to_client}
     watch = None
-    if decision.claims is not None and decision.token:
-        watch = asyncio.create_task(_watch(proxy, request, route, decision))
+    if caller.claims is not None and caller.token:
+        watch = asyncio.create_task(_watch(relay, route, caller))
         tasks.add(watch)
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -158,19 +176,17 @@ async def _pump(source: _Socket, sink: _Socket) -> _Close | None:
             return None
 
 
-async def _watch(
-    proxy: Proxy, request: web.Request, route: Route, decision: Decision
-) -> _Close | None:
+async def _watch(relay: WebSocketRelay, route: Route, caller: Caller) -> _Close | None:
     """Return when the socket's token is revoked or expires (the caller closes with 1008)."""
-    assert decision.claims is not None and decision.token is not None
-    clock = request.app[CLOCK]
-    interval = max(0.01, proxy.config.proxy.websocket_recheck_interval)
-    expires = float(decision.claims.exp)
+    assert caller.claims is not None and caller.token is not None
+    clock = relay.clock
+    interval = max(0.01, relay.recheck_interval)
+    expires = float(caller.claims.exp)
     while True:
         await asyncio.sleep(min(interval, max(0.0, expires - clock.time())))
         if clock.time() >= expires:
             return POLICY_VIOLATION, "token expired"
         try:
-            proxy.auth.verify(decision.token, route)
+            relay.access.verify(caller.token, route.policy)
         except GatewayError:  # revoked (401) or no longer allowed here (403)
             return POLICY_VIOLATION, "token revoked"

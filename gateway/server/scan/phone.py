@@ -28,36 +28,33 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.errors import GatewayError, InvalidToken, NotFound
+from gateway.errors import GatewayError, NotFound
 from gateway.login.scan import Identity, Ticket, TicketConflict
 from gateway.login.scan_ticket import CONFIRMED, DENIED, EXPIRED, REDEEMED, TicketEvent
-from gateway.server.access.bearer import bearer_token, require_bearer
-from gateway.server.access.cookie import read_session
+from gateway.server.access.bearer import bearer_token
+from gateway.server.access.decision import authenticate, authenticated
+from gateway.server.access.policy import BEARER_API, OWN_API, Policy
 from gateway.server.common.body import read_params
-from gateway.server.keys import CLOCK, CONFIG, SCAN, TOKENS
+from gateway.server.common.responses import NO_STORE
+from gateway.server.keys import CLOCK, SCAN
 from gateway.server.pages.scan import confirm_page, message_page
 from gateway.tokens.claims import AccessClaims
 
 __all__ = ["setup_routes"]
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 _STATE_PAGES = {EXPIRED: "expired", CONFIRMED: "used", REDEEMED: "used", DENIED: "denied"}
+# the phone's pages: its session cookie, renewed when its access token has expired
+_PHONE_PAGE = Policy(auth="optional", own=True)
 
 
 def _identity(claims: AccessClaims) -> Identity:
     return Identity(claims.sub, claims.amr, claims.appid, claims.openid, claims.unionid)
 
 
-def _session_claims(request: web.Request) -> AccessClaims | None:
-    """The phone's session (cookie), verified; None when absent or no longer valid."""
-    session = read_session(request, request.app[CONFIG])
-    if session is None:
-        return None
-    try:
-        return request.app[TOKENS].verify(session.access_token)
-    except InvalidToken:
-        return None
+async def _session_claims(request: web.Request) -> AccessClaims | None:
+    """The phone's session, verified (and renewed like the proxy's); None without one."""
+    return (await authenticate(request, _PHONE_PAGE)).claims
 
 
 def _login_redirect(ticket_id: str) -> web.HTTPFound:
@@ -87,7 +84,7 @@ def _frame(request: web.Request, ticket: Ticket, **extra: Any) -> web.Response:
 
 async def scan_in_browser(request: web.Request) -> web.StreamResponse:
     ticket_id = request.match_info["ticket"]
-    claims = _session_claims(request)
+    claims = await _session_claims(request)
     try:
         await request.app[SCAN].scan(ticket_id, _identity(claims) if claims else None)
     except GatewayError as exc:
@@ -99,7 +96,7 @@ async def scan_in_browser(request: web.Request) -> web.StreamResponse:
 
 async def confirm_form(request: web.Request) -> web.StreamResponse:
     ticket_id = request.match_info["ticket"]
-    claims = _session_claims(request)
+    claims = await _session_claims(request)
     if claims is None:
         raise _login_redirect(ticket_id)
     scan = request.app[SCAN]
@@ -110,17 +107,19 @@ async def confirm_form(request: web.Request) -> web.StreamResponse:
     return confirm_page(request, ticket, scan.csrf_token(ticket, claims.sid))
 
 
-async def _browser_action(request: web.Request, action: str) -> web.StreamResponse:
-    """Confirm or deny from the confirm page: session cookie + CSRF token."""
-    as_html = request.content_type in _FORMS
+async def _act(request: web.Request, action: str) -> web.StreamResponse:
+    """Confirm or deny: the mini-program's bearer token, or the confirm page's form with the
+    phone's session cookie and the CSRF token (form posts get HTML pages back)."""
+    as_html = request.content_type in _FORMS and bearer_token(request) is None
     try:
-        claims = _session_claims(request)
-        if claims is None:
-            raise InvalidToken("log in on the phone first")
-        params = await read_params(request)
-        token = params.get("csrf") or request.headers.get("X-CSRF-Token")
+        caller = await authenticate(request, OWN_API)
+        claims = caller.claims
+        assert claims is not None  # a required policy never decides "anonymous"
         scan, ticket_id = request.app[SCAN], request.match_info["ticket"]
-        scan.check_csrf(await scan.get(ticket_id), claims.sid, token)
+        if caller.from_cookie:
+            params = await read_params(request)
+            token = params.get("csrf") or request.headers.get("X-CSRF-Token")
+            scan.check_csrf(await scan.get(ticket_id), claims.sid, token)
         act = scan.confirm if action == "confirm" else scan.deny
         ticket = await act(ticket_id, _identity(claims))
     except GatewayError as exc:
@@ -132,29 +131,18 @@ async def _browser_action(request: web.Request, action: str) -> web.StreamRespon
     return _frame(request, ticket)
 
 
-# -- both ---------------------------------------------------------------------------------
-
-
 async def scan_by_app(request: web.Request) -> web.Response:
-    claims = require_bearer(request)
+    claims = await authenticated(request, BEARER_API)
     ticket = await request.app[SCAN].scan(request.match_info["ticket"], _identity(claims))
     return _frame(request, ticket, pc=ticket.pc_info())
 
 
 async def confirm(request: web.Request) -> web.StreamResponse:
-    if bearer_token(request) is None:
-        return await _browser_action(request, "confirm")
-    claims = require_bearer(request)
-    ticket = await request.app[SCAN].confirm(request.match_info["ticket"], _identity(claims))
-    return _frame(request, ticket)
+    return await _act(request, "confirm")
 
 
 async def deny(request: web.Request) -> web.StreamResponse:
-    if bearer_token(request) is None:
-        return await _browser_action(request, "deny")
-    claims = require_bearer(request)
-    ticket = await request.app[SCAN].deny(request.match_info["ticket"], _identity(claims))
-    return _frame(request, ticket)
+    return await _act(request, "deny")
 
 
 def setup_routes(app: web.Application) -> None:

@@ -14,26 +14,24 @@ tickets, and the cookie only ever travels to its own ticket's endpoints.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
 from gateway.login.returnto import safe_return_to
-from gateway.login.scan import ScanLogin
 from gateway.server.access.cookie import set_session
 from gateway.server.common.body import read_params
 from gateway.server.common.clientip import client_ip
-from gateway.server.keys import CLOCK, CONFIG, METRICS, SCAN, STORE, TOKENS
+from gateway.server.common.responses import NO_STORE
+from gateway.server.keys import CONFIG, SCAN, TOKENS
 from gateway.server.pages import scan as scan_pages
 from gateway.server.scan import images as scan_images
 from gateway.server.scan import phone as scan_phone
 from gateway.server.scan import waiters as scan_waiters
 
-__all__ = ["BINDING_COOKIE", "setup"]
+__all__ = ["BINDING_COOKIE", "setup_routes"]
 
 BINDING_COOKIE = "wxgate_qr"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def ticket_urls(base: str, ticket: str) -> dict[str, str]:
@@ -103,25 +101,9 @@ async def redeem(request: web.Request) -> web.Response:
     return response
 
 
-async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:
-    scan = ScanLogin(app[STORE], app[CONFIG].scan, app[CLOCK], app[METRICS])
-    app[SCAN] = scan
-    try:
-        yield
-    finally:
-        await scan.close()
-
-
-async def _on_shutdown(app: web.Application) -> None:
-    scan = app.get(SCAN)
-    if scan is not None:
-        scan.hub.shutdown()  # open WebSockets and streams end now, not at the grace timeout
-
-
-def setup(app: web.Application) -> None:
-    """Add the scan-login routes, pages and service (after the Store's cleanup_ctx)."""
-    app.cleanup_ctx.append(_scan_ctx)
-    app.on_shutdown.append(_on_shutdown)
+def setup_routes(app: web.Application) -> None:
+    """Add the scan-login routes and pages (the ``ScanLogin`` service is built by
+    ``server.app``)."""
     r = app.router
     r.add_post("/auth/qr", create_ticket)
     r.add_post("/auth/qr/{ticket}/redeem", redeem)

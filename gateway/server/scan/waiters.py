@@ -28,11 +28,11 @@ from aiohttp import WSMsgType, web
 from gateway.errors import InvalidRequest
 from gateway.login.scan_hub import Waiter, WaiterClosed
 from gateway.login.scan_ticket import SEQ, TicketEvent
+from gateway.server.common.responses import NO_STORE
 from gateway.server.keys import CLOCK, METRICS, SCAN
 
 __all__ = ["setup_routes"]
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 SSE_RETRY_MS = 2000
 WS_HEARTBEAT = 30.0
 _ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)

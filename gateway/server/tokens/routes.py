@@ -26,25 +26,18 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from gateway.errors import (
-    InsufficientScope,
-    InvalidClient,
-    InvalidRequest,
-    InvalidToken,
-    UnsupportedGrantType,
-)
+from gateway.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
 from gateway.login.returnto import safe_return_to
 from gateway.server.access.bearer import bearer_token
 from gateway.server.access.cookie import clear_session, read_session
-from gateway.server.access.decision import AUTH
-from gateway.server.access.routes import default_route
+from gateway.server.access.decision import authenticated
+from gateway.server.access.policy import OWN_API
 from gateway.server.common.body import read_params
+from gateway.server.common.responses import NO_STORE, redirect
 from gateway.server.keys import CONFIG, TOKENS, USERS
-from gateway.tokens.claims import TokenRejected
 
 __all__ = ["setup_routes"]
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="wxgate"'}
 
 
@@ -76,7 +69,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if return_to:
         login = config.login
         location = safe_return_to(return_to, login.allowed_return_origins, login.default_return_to)
-        response = web.Response(status=303, headers={"Location": location, **NO_STORE})
+        response = redirect(location, 303)
     else:
         response = web.Response(status=204, headers=NO_STORE)
     clear_session(response, config)
@@ -140,15 +133,9 @@ async def introspect(request: web.Request) -> web.Response:
 
 
 async def userinfo(request: web.Request) -> web.Response:
-    """``sub`` and what the gateway knows of the user's WeChat identity and profile."""
-    auth = request.app[AUTH]  # the proxy's decision: a session cookie is renewed if needed
-    try:
-        decision = await auth.decide(request, _USERINFO_ROUTE)
-    except InsufficientScope as exc:  # a token for another audience is not ours: 401 here
-        raise TokenRejected("wrong_audience") from exc
-    claims = decision.claims
-    if claims is None:  # a required route never decides "anonymous"
-        raise InvalidToken()
+    """``sub`` and what the gateway knows of the user's WeChat identity and profile (a session
+    cookie is renewed if needed, as on the proxy)."""
+    claims = await authenticated(request, OWN_API)
     body: dict[str, Any] = {"sub": claims.sub}
     body.update({k: v for k, v in _token_identity(claims.raw).items() if v})
     users = request.app.get(USERS)
@@ -165,12 +152,7 @@ async def userinfo(request: web.Request) -> web.Response:
             {"app": i.app, "appid": i.appid, "openid": i.openid, "unionid": i.unionid}
             for i in user.identities
         ]
-    response = web.json_response(body, headers=NO_STORE)
-    auth.apply_cookie(response, decision)
-    return response
-
-
-_USERINFO_ROUTE = default_route()
+    return web.json_response(body, headers=NO_STORE)
 
 
 def _token_identity(raw: Any) -> dict[str, Any]:

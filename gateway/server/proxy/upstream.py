@@ -1,0 +1,31 @@
+"""Upstream failures: the typed error the client sees, counted and logged (without the URL)."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+
+from gateway.errors import BadGateway, GatewayError, GatewayTimeout
+from gateway.metrics import Metrics
+from gateway.server.access.routes import Route
+
+__all__ = ["UPSTREAM_ERRORS", "upstream_failure"]
+
+log = logging.getLogger("gateway.proxy")
+
+UPSTREAM_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
+
+
+def upstream_failure(metrics: Metrics, route: Route, exc: BaseException) -> GatewayError:
+    """504 ``gateway_timeout`` for a timeout, else 502 ``bad_gateway``."""
+    error: GatewayError
+    if isinstance(exc, TimeoutError):
+        kind, error = "timeout", GatewayTimeout()
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        kind, error = "connect", BadGateway()
+    else:
+        kind, error = "protocol", BadGateway("the upstream service failed to answer")
+    metrics.proxy_upstream_errors.labels(route.prefix, kind).inc()
+    log.warning("upstream %s for %s: %s", kind, route.prefix, type(exc).__name__)
+    return error
