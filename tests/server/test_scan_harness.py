@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from gateway.clock import Clock
 from gateway.config import Config
 from gateway.login.scan import ScanLogin
 from gateway.server.app import create_app
@@ -79,10 +80,10 @@ class Gateway:
         await self.server.close()
 
 
-async def start_gateway(tmp_path: Path, **env: str) -> Gateway:
+async def start_gateway(tmp_path: Path, clock: Clock | None = None, **env: str) -> Gateway:
     port = free_port()
     config = dev_config(tmp_path, **env).with_bind("127.0.0.1", port)
-    app = create_app(config)
+    app = create_app(config, clock=clock)
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     return Gateway(f"http://127.0.0.1:{port}", app, config.resolved(), server)
@@ -128,6 +129,13 @@ class Phone:
             if url.startswith("/"):
                 url = self.gw.base + url
         raise AssertionError("too many redirects")
+
+    def session_cookie(self) -> str | None:
+        """The value of the phone browser's session cookie, if it has one."""
+        for cookie in self.browser.cookie_jar:
+            if cookie.key == "wxgate_session":
+                return cookie.value
+        return None
 
     @staticmethod
     def csrf_of(page: str) -> str:

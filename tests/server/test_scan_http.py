@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.clock import ManualClock
 from gateway.server.keys import TOKENS
 from tests.server.test_scan_harness import (
     PC_UA,
@@ -223,6 +225,31 @@ async def test_phone_with_a_session_goes_straight_to_confirm(gw: Gateway) -> Non
     second = await gw.create(pc)
     r = await phone.browser.get(second["qr_content"], allow_redirects=False)
     assert r.status == 302 and r.headers["Location"] == f"/auth/qr/{second['ticket']}/confirm"
+
+
+async def test_confirm_page_renews_an_expired_session(tmp_path: Path) -> None:
+    """The phone's access token expired while its session lives: the confirm page renews it
+    (new cookie) the way the proxy does, instead of sending the phone through flow B again."""
+    clock = ManualClock(start=time.time())
+    gw = await start_gateway(tmp_path, clock=clock)
+    try:
+        pc = gw.client()
+        phone = Phone(gw, "alice")
+        await phone.open_qr((await gw.create(pc))["qr_content"])  # logs the phone in (flow B)
+        old = phone.session_cookie()
+        tokens = gw.config.tokens
+        clock.advance(tokens.access_ttl + tokens.leeway + 5)  # its access token has expired
+        t = (await gw.create(pc))["ticket"]
+        page = await phone.browser.get(f"{gw.base}/auth/qr/{t}/confirm", allow_redirects=False)
+        assert page.status == 200, page.headers.get("Location")
+        renewed = phone.session_cookie()
+        assert renewed and renewed != old
+        done = await phone.submit(t, "confirm", Phone.csrf_of(await page.text()))
+        assert done.status == 200
+        async with pc.post(f"/auth/qr/{t}/redeem") as r:
+            assert r.status == 200
+    finally:
+        await gw.close()
 
 
 async def test_confirm_page_without_session_redirects_to_flow_b(gw: Gateway) -> None:
