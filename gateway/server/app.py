@@ -23,10 +23,10 @@ from gateway.login.oauth import OAuthFlows
 from gateway.login.scan import ScanLogin
 from gateway.metrics import Metrics
 from gateway.server import health
+from gateway.server import login as login_routes
 from gateway.server import metrics as metrics_routes
-from gateway.server.access.cookie import write_cookie_change
-from gateway.server.access.decision import Access
-from gateway.server.access.routes import RouteTable
+from gateway.server import tokens as token_routes
+from gateway.server.access import Access, RouteTable, write_cookie_change
 from gateway.server.keys import (
     ACCESS,
     CLOCK,
@@ -45,18 +45,18 @@ from gateway.server.keys import (
     WECHAT,
     WECHAT_SESSION,
 )
-from gateway.server.login import routes as login_routes
 from gateway.server.middlewares import gateway_middleware
-from gateway.server.proxy import echo, forward_auth
-from gateway.server.proxy import handler as proxy_routes
-from gateway.server.proxy.forward_auth import ForwardAuth
-from gateway.server.proxy.handler import Proxy
-from gateway.server.proxy.headers import HeaderRules
-from gateway.server.proxy.websocket import WebSocketRelay
+from gateway.server.proxy import (
+    ForwardAuth,
+    HeaderRules,
+    Proxy,
+    WebSocketRelay,
+    echo,
+    setup_forward_auth,
+    setup_proxy,
+)
 from gateway.server.readiness import Readiness
 from gateway.server.scan import routes as scan_routes
-from gateway.server.tokens import routes as token_routes
-from gateway.server.tokens import wellknown
 from gateway.store import create_store
 from gateway.tokens.service import TokenService
 from gateway.users import open_user_directory
@@ -98,14 +98,13 @@ def create_app(
     health.setup_routes(app)
     if config.metrics.enabled and not config.metrics.host:
         metrics_routes.setup_routes(app, config.metrics.path)
-    wellknown.setup_routes(app)
     token_routes.setup_routes(app)
     login_routes.setup_routes(app)
     scan_routes.setup_routes(app)
-    forward_auth.setup_routes(app)
+    setup_forward_auth(app)
     if config.dev:
         _mount_dev_tools(app)
-    proxy_routes.setup_routes(app)  # keep last: the proxy's catch-all must be the final route
+    setup_proxy(app)  # keep last: the proxy's catch-all must be the final route
     return app
 
 

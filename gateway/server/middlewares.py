@@ -21,7 +21,7 @@ from aiohttp import web
 
 from gateway.errors import GatewayError
 from gateway.logs import request_id_var
-from gateway.server.common.clientip import client_ip
+from gateway.server.common import client_ip
 from gateway.server.keys import CONFIG, METRICS, REQUEST_ID, ROUTE_LABEL
 
 __all__ = ["error_response", "gateway_middleware"]

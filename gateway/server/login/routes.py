@@ -19,12 +19,8 @@ from aiohttp import web
 
 from gateway.errors import InvalidRequest
 from gateway.login.oauth import Flow, LoginDenied, SnapshotUser
-from gateway.server.access.cookie import set_session
-from gateway.server.access.decision import authenticated
-from gateway.server.access.policy import BEARER_API
-from gateway.server.common.body import read_json
-from gateway.server.common.clientip import client_ip
-from gateway.server.common.responses import NO_STORE, redirect
+from gateway.server.access import BEARER_API, authenticated, set_session
+from gateway.server.common import NO_STORE, client_ip, read_json, redirect
 from gateway.server.keys import CONFIG, MINIPROGRAM, OAUTH
 from gateway.server.pages import login as login_pages
 from gateway.wechat.protocol import WXLOGIN_SCRIPT_PATH, WXLOGIN_SCRIPT_URL

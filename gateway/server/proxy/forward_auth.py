@@ -37,10 +37,17 @@ from multidict import CIMultiDict
 from gateway.config import Config
 from gateway.errors import AccessDenied, InsufficientScope
 from gateway.metrics import Metrics
-from gateway.server.access.decision import Access, Caller
-from gateway.server.access.errors import AuthenticationRequired
-from gateway.server.access.navigation import LOGIN_PATH, is_browser, login_redirect
-from gateway.server.access.routes import RouteTable, default_route, normalize_path
+from gateway.server.access import (
+    LOGIN_PATH,
+    Access,
+    AuthenticationRequired,
+    Caller,
+    RouteTable,
+    default_route,
+    is_browser,
+    login_redirect,
+    normalize_path,
+)
 from gateway.server.keys import FORWARD_AUTH, ROUTE_LABEL
 from gateway.server.proxy.headers import HeaderRules
 

@@ -32,10 +32,18 @@ from yarl import URL
 
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.metrics import Metrics
-from gateway.server.access.decision import ANONYMOUS, Access, Caller
-from gateway.server.access.errors import AuthenticationRequired
-from gateway.server.access.navigation import is_browser, login_redirect
-from gateway.server.access.routes import Route, RouteTable, is_ambiguous, raise_for_reserved
+from gateway.server.access import (
+    ANONYMOUS,
+    Access,
+    AuthenticationRequired,
+    Caller,
+    Route,
+    RouteTable,
+    is_ambiguous,
+    is_browser,
+    login_redirect,
+    raise_for_reserved,
+)
 from gateway.server.keys import PROXY, REQUEST_ID, ROUTE_LABEL
 from gateway.server.proxy.headers import HeaderRules, copy_response_headers
 from gateway.server.proxy.upstream import UPSTREAM_ERRORS, upstream_failure

@@ -8,7 +8,7 @@ import aiohttp
 
 from gateway.errors import BadGateway, GatewayError, GatewayTimeout
 from gateway.metrics import Metrics
-from gateway.server.access.routes import Route
+from gateway.server.access import Route
 
 __all__ = ["UPSTREAM_ERRORS", "upstream_failure"]
 

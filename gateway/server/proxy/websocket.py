@@ -27,8 +27,7 @@ from yarl import URL
 from gateway.clock import Clock
 from gateway.errors import GatewayError
 from gateway.metrics import Metrics
-from gateway.server.access.decision import Access, Caller
-from gateway.server.access.routes import Route
+from gateway.server.access import Access, Caller, Route
 from gateway.server.proxy.upstream import UPSTREAM_ERRORS, upstream_failure
 
 __all__ = ["WebSocketRelay", "is_websocket_upgrade"]

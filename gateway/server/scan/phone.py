@@ -31,11 +31,15 @@ from aiohttp import web
 from gateway.errors import GatewayError, NotFound
 from gateway.login.scan import Identity, Ticket, TicketConflict
 from gateway.login.scan_ticket import CONFIRMED, DENIED, EXPIRED, REDEEMED, TicketEvent
-from gateway.server.access.bearer import bearer_token
-from gateway.server.access.decision import authenticate, authenticated
-from gateway.server.access.policy import BEARER_API, OWN_API, Policy
-from gateway.server.common.body import read_params
-from gateway.server.common.responses import NO_STORE
+from gateway.server.access import (
+    BEARER_API,
+    OWN_API,
+    Policy,
+    authenticate,
+    authenticated,
+    bearer_token,
+)
+from gateway.server.common import NO_STORE, read_params
 from gateway.server.keys import CLOCK, SCAN
 from gateway.server.pages.scan import confirm_page, message_page
 from gateway.tokens.claims import AccessClaims

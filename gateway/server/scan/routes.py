@@ -19,10 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway.login.returnto import safe_return_to
-from gateway.server.access.cookie import set_session
-from gateway.server.common.body import read_params
-from gateway.server.common.clientip import client_ip
-from gateway.server.common.responses import NO_STORE
+from gateway.server.access import set_session
+from gateway.server.common import NO_STORE, client_ip, read_params
 from gateway.server.keys import CONFIG, SCAN, TOKENS
 from gateway.server.pages import scan as scan_pages
 from gateway.server.scan import images as scan_images

@@ -28,7 +28,7 @@ from aiohttp import WSMsgType, web
 from gateway.errors import InvalidRequest
 from gateway.login.scan_hub import Waiter, WaiterClosed
 from gateway.login.scan_ticket import SEQ, TicketEvent
-from gateway.server.common.responses import NO_STORE
+from gateway.server.common import NO_STORE
 from gateway.server.keys import CLOCK, METRICS, SCAN
 
 __all__ = ["setup_routes"]

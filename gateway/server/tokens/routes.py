@@ -28,12 +28,8 @@ from aiohttp import web
 
 from gateway.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
 from gateway.login.returnto import safe_return_to
-from gateway.server.access.bearer import bearer_token
-from gateway.server.access.cookie import clear_session, read_session
-from gateway.server.access.decision import authenticated
-from gateway.server.access.policy import OWN_API
-from gateway.server.common.body import read_params
-from gateway.server.common.responses import NO_STORE, redirect
+from gateway.server.access import OWN_API, authenticated, bearer_token, clear_session, read_session
+from gateway.server.common import NO_STORE, read_params, redirect
 from gateway.server.keys import CONFIG, TOKENS, USERS
 
 __all__ = ["setup_routes"]
