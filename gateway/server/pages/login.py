@@ -40,7 +40,13 @@ def _page(request: web.BaseRequest, title: str, text: str, body: str, status: in
         text=page,
         status=status,
         content_type="text/html",
-        headers={"Cache-Control": "no-store", "Content-Security-Policy": _CSP},
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": _CSP,
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+        },
     )
 
 
@@ -96,8 +102,10 @@ def embed_page(
     resp.headers["Content-Security-Policy"] = (
         f"default-src 'none'; script-src 'self' {_origin(script_url)}; "
         f"frame-src {_origin(frame_base)}; style-src 'unsafe-inline'; img-src 'self' data:; "
-        "base-uri 'none'"
+        "base-uri 'none'; frame-ancestors 'none'"
     )
+    # wxLogin.js and its frame come from WeChat: the browser's default referrer, as before
+    resp.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
     return resp
 
 
