@@ -104,9 +104,11 @@ async def pick_flow(request: web.Request) -> web.StreamResponse:
 
 
 async def embed_js(request: web.Request) -> web.Response:
+    script = login_pages.embed_script()
     return web.Response(
-        text=login_pages.EMBED_JS,
-        content_type="application/javascript",
+        body=script.body,
+        content_type=script.content_type,
+        charset="utf-8",
         headers={"Cache-Control": "public, max-age=3600"},
     )
 
