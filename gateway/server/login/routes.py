@@ -19,12 +19,12 @@ from aiohttp import web
 
 from gateway.errors import InvalidRequest
 from gateway.login.oauth import Flow, LoginDenied, SnapshotUser
+from gateway.server import pages
 from gateway.server.access.bearer import require_bearer
 from gateway.server.access.cookie import set_session
 from gateway.server.common.body import read_json
 from gateway.server.common.clientip import client_ip
 from gateway.server.keys import CONFIG, MINIPROGRAM, OAUTH
-from gateway.server.pages import login as login_pages
 from gateway.wechat.protocol import WXLOGIN_SCRIPT_PATH, WXLOGIN_SCRIPT_URL
 
 __all__ = ["BINDING_COOKIE", "redirect", "setup_routes"]
@@ -64,7 +64,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if start.widget is not None:
         base = config.wechat.open_base if config.dev else ""
         script = f"{base}{WXLOGIN_SCRIPT_PATH}" if config.dev else WXLOGIN_SCRIPT_URL
-        response: web.StreamResponse = login_pages.embed_page(
+        response: web.StreamResponse = pages.embed_page(
             request, script, config.wechat.open_base, start.widget
         )
     else:
@@ -88,9 +88,9 @@ async def callback(request: web.Request) -> web.StreamResponse:
             request.cookies.get(BINDING_COOKIE),
         )
     except LoginDenied as exc:
-        return login_pages.denied_page(request, exc.retry_url)
+        return pages.denied_page(request, exc.retry_url)
     except SnapshotUser as exc:
-        return login_pages.snapshot_page(request, exc.retry_url)
+        return pages.snapshot_page(request, exc.retry_url)
     response = redirect(done.return_to)
     set_session(response, config, done.access_token, done.refresh_token)
     return response
@@ -104,7 +104,7 @@ async def pick_flow(request: web.Request) -> web.StreamResponse:
 
 
 async def embed_js(request: web.Request) -> web.Response:
-    script = login_pages.embed_script()
+    script = pages.embed_script()
     return web.Response(
         body=script.body,
         content_type=script.content_type,

@@ -11,9 +11,8 @@ from aiohttp import web
 
 from gateway.errors import NotFound
 from gateway.login.returnto import safe_return_to
+from gateway.server import pages
 from gateway.server.keys import CONFIG
-from gateway.server.pages import engine as pages
-from gateway.server.pages import scan as scan_pages
 from gateway.server.scan.images import miniprogram_app
 
 __all__ = ["setup_routes"]
@@ -28,7 +27,7 @@ async def login(request: web.Request) -> web.Response:
         request.query.get("return_to"), settings.allowed_return_origins, settings.default_return_to
     )
     transport = request.query.get("transport")
-    return scan_pages.login_page(
+    return pages.login_page(
         request,
         return_to=return_to,
         transport=transport if transport in _TRANSPORTS else None,
