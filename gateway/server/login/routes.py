@@ -19,10 +19,10 @@ from aiohttp import web
 
 from gateway.errors import InvalidRequest
 from gateway.login.oauth import Flow, LoginDenied, SnapshotUser
+from gateway.server import pages
 from gateway.server.access import BEARER_API, authenticated, set_session
 from gateway.server.common import NO_STORE, client_ip, read_json, redirect
 from gateway.server.keys import CONFIG, MINIPROGRAM, OAUTH
-from gateway.server.pages import login as login_pages
 from gateway.wechat.protocol import WXLOGIN_SCRIPT_PATH, WXLOGIN_SCRIPT_URL
 
 __all__ = ["BINDING_COOKIE", "setup_routes"]
@@ -56,7 +56,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if start.widget is not None:
         base = config.wechat.open_base if config.dev else ""
         script = f"{base}{WXLOGIN_SCRIPT_PATH}" if config.dev else WXLOGIN_SCRIPT_URL
-        response: web.StreamResponse = login_pages.embed_page(
+        response: web.StreamResponse = pages.embed_page(
             request, script, config.wechat.open_base, start.widget
         )
     else:
@@ -80,9 +80,9 @@ async def callback(request: web.Request) -> web.StreamResponse:
             request.cookies.get(BINDING_COOKIE),
         )
     except LoginDenied as exc:
-        return login_pages.denied_page(request, exc.retry_url)
+        return pages.denied_page(request, exc.retry_url)
     except SnapshotUser as exc:
-        return login_pages.snapshot_page(request, exc.retry_url)
+        return pages.snapshot_page(request, exc.retry_url)
     response = redirect(done.return_to)
     set_session(response, config, done.access_token, done.refresh_token)
     return response
@@ -96,9 +96,11 @@ async def pick_flow(request: web.Request) -> web.StreamResponse:
 
 
 async def embed_js(request: web.Request) -> web.Response:
+    script = pages.embed_script()
     return web.Response(
-        text=login_pages.EMBED_JS,
-        content_type="application/javascript",
+        body=script.body,
+        content_type=script.content_type,
+        charset="utf-8",
         headers={"Cache-Control": "public, max-age=3600"},
     )
 

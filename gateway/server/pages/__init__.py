@@ -1,1 +1,22 @@
-"""HTML pages: templates, i18n and the page engine every page is rendered by."""
+"""HTML pages: templates, i18n and the page engine every page is rendered by (``engine``).
+
+Other rooms use this face only: the pages of flows A/B (``login``) and of scan-login
+(``scan``), and the static assets the scan room serves at ``ASSET_PATH``.
+"""
+
+from gateway.server.pages.engine import ASSET_PATH, Asset, asset
+from gateway.server.pages.login import denied_page, embed_page, embed_script, snapshot_page
+from gateway.server.pages.scan import confirm_page, login_page, message_page
+
+__all__ = [
+    "ASSET_PATH",
+    "Asset",
+    "asset",
+    "confirm_page",
+    "denied_page",
+    "embed_page",
+    "embed_script",
+    "login_page",
+    "message_page",
+    "snapshot_page",
+]

@@ -1,4 +1,4 @@
-"""Texts of the scan-login pages in Chinese and English, and the choice between them.
+"""Texts of the pages in Chinese and English, and the choice between them.
 
 The language is ``?lang=zh|en`` when given, else the best of the two in ``Accept-Language``
 (by q-value, RFC 9110 §12.5.4), else English.
@@ -71,6 +71,16 @@ TEXT: dict[str, dict[str, str]] = {
         "other_text": "This login QR code was scanned with another account.",
         "error_title": "Something went wrong",
         "error_text": "Please try again.",
+        # flows A and B (WeChat's own QR login and the official-account login)
+        "refused_title": "Login cancelled",
+        "refused_text": "You declined the authorization in WeChat.",
+        "refused_retry": "Try again",
+        "snapshot_title": "Open the full service",
+        "snapshot_text": "WeChat opened this page in snapshot mode. Tap “Use full service” at "
+        "the bottom of the page, then log in again.",
+        "snapshot_retry": "Log in again",
+        "widget_title": "Log in with WeChat",
+        "widget_text": "Scan the QR code with WeChat.",
     },
     "zh": {
         "title": "登录",
@@ -106,6 +116,15 @@ TEXT: dict[str, dict[str, str]] = {
         "other_text": "该登录二维码已被其他帐号扫描。",
         "error_title": "出错了",
         "error_text": "请重试。",
+        # flows A and B (WeChat's own QR login and the official-account login)
+        "refused_title": "登录已取消",
+        "refused_text": "你在微信中拒绝了授权。",
+        "refused_retry": "重新登录",
+        "snapshot_title": "请使用完整服务",
+        "snapshot_text": "当前为快照页模式，请点击页面底部的“使用完整服务”后再登录。",
+        "snapshot_retry": "重新登录",
+        "widget_title": "微信扫码登录",
+        "widget_text": "请使用微信扫描二维码。",
     },
 }
 

@@ -1,73 +1,34 @@
-"""Small HTML pages of flows A and B: refused, snapshot user, embedded QR widget."""
+"""Pages of flows A and B: refused, snapshot user, the embedded wxLogin.js QR widget."""
 
 from __future__ import annotations
 
-import html
-import json
-from string import Template
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.server.pages.i18n import pick_lang
+from gateway.server.pages.engine import Asset, json_for_html, render, script
+from gateway.server.pages.i18n import TEXT, pick_lang
 
-__all__ = ["denied_page", "embed_page", "snapshot_page"]
-
-_PAGE = Template("""<!doctype html>
-<html lang="$lang"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>$title</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;
-color:#222}a.button{display:inline-block;padding:.6rem 1.2rem;background:#07c160;color:#fff;
-border-radius:6px;text-decoration:none}</style></head>
-<body><h1>$title</h1><p>$text</p>$body</body></html>""")
-
-_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
+__all__ = ["denied_page", "embed_page", "embed_script", "snapshot_page"]
 
 
-def _zh(request: web.BaseRequest) -> bool:
-    return pick_lang(request) == "zh"  # the scan pages' choice: ?lang=, then q-values
-
-
-def _page(request: web.BaseRequest, title: str, text: str, body: str, status: int) -> web.Response:
-    page = _PAGE.substitute(
-        lang="zh-CN" if _zh(request) else "en", title=html.escape(title), text=text, body=body
-    )
-    return web.Response(
-        text=page,
-        status=status,
-        content_type="text/html",
-        headers={"Cache-Control": "no-store", "Content-Security-Policy": _CSP},
-    )
-
-
-def _retry(url: str, label: str) -> str:
-    return f'<p><a class="button" href="{html.escape(url)}">{html.escape(label)}</a></p>'
+def _retry_page(request: web.BaseRequest, key: str, retry_url: str) -> web.Response:
+    t = TEXT[pick_lang(request)]
+    return render(
+        request, "oauth-message.html", status=403, csp={"style-src": "'unsafe-inline'"},
+        title=t[f"{key}_title"], text=t[f"{key}_text"], retry_url=retry_url,
+        retry_label=t[f"{key}_retry"],
+    )  # fmt: skip
 
 
 def denied_page(request: web.BaseRequest, retry_url: str) -> web.Response:
     """The user refused on WeChat's page (reference §2.1 refusal)."""
-    if _zh(request):
-        return _page(
-            request, "登录已取消", "你在微信中拒绝了授权。", _retry(retry_url, "重新登录"), 403
-        )
-    text = "You declined the authorization in WeChat."
-    return _page(request, "Login cancelled", text, _retry(retry_url, "Try again"), 403)
+    return _retry_page(request, "refused", retry_url)
 
 
 def snapshot_page(request: web.BaseRequest, retry_url: str) -> web.Response:
     """Snapshot-mode users get no account (reference §2.3, §6.10)."""
-    if _zh(request):
-        text = "当前为快照页模式，请点击页面底部的“使用完整服务”后再登录。"
-        return _page(request, "请使用完整服务", text, _retry(retry_url, "重新登录"), 403)
-    text = (
-        "WeChat opened this page in snapshot mode. Tap “Use full service” at the bottom of "
-        "the page, then log in again."
-    )
-    return _page(request, "Open the full service", text, _retry(retry_url, "Log in again"), 403)
+    return _retry_page(request, "snapshot", retry_url)
 
 
 def _origin(url: str) -> str:
@@ -82,28 +43,22 @@ def embed_page(
     widget: dict[str, str | bool | int],
 ) -> web.Response:
     """A page embedding WeChat's QR widget ``wxLogin.js`` (reference §2.2); the widget frames
-    ``<frame_base>/connect/qrconnect``."""
-    options = json.dumps(widget).replace("<", "\\u003c")
-    body = (
-        '<div id="wxgate-qr"></div>'
-        f'<script src="{html.escape(script_url)}"></script>'
-        f'<script type="application/json" id="wxgate-widget">{options}</script>'
-        '<script src="/auth/wechat/web/embed.js"></script>'
-    )
-    title = "微信扫码登录" if _zh(request) else "Log in with WeChat"
-    text = "请使用微信扫描二维码。" if _zh(request) else "Scan the QR code with WeChat."
-    resp = _page(request, title, text, body, 200)
-    resp.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'self' {_origin(script_url)}; "
-        f"frame-src {_origin(frame_base)}; style-src 'unsafe-inline'; img-src 'self' data:; "
-        "base-uri 'none'"
-    )
-    return resp
+    ``<frame_base>/connect/qrconnect``. Its options reach ``embed_script`` in a JSON block."""
+    t = TEXT[pick_lang(request)]
+    csp = {
+        "script-src": f"'self' {_origin(script_url)}",
+        "frame-src": _origin(frame_base),
+        "style-src": "'unsafe-inline'",
+    }
+    return render(
+        request, "oauth-embed.html", csp=csp,
+        # wxLogin.js and its frame come from WeChat: the browser's default referrer, as before
+        referrer="strict-origin-when-cross-origin",
+        title=t["widget_title"], text=t["widget_text"], script_url=script_url,
+        widget_json=json_for_html(widget),
+    )  # fmt: skip
 
 
-EMBED_JS = """// Starts WeChat's QR widget with options the server rendered (reference §2.2).
-(function () {
-  var options = JSON.parse(document.getElementById('wxgate-widget').textContent);
-  new WxLogin(options);
-})();
-"""
+def embed_script() -> Asset:
+    """The embed page's own script (``/auth/wechat/web/embed.js``): starts the widget."""
+    return script("oauth-embed.js")

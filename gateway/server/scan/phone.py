@@ -41,7 +41,7 @@ from gateway.server.access import (
 )
 from gateway.server.common import NO_STORE, read_params
 from gateway.server.keys import CLOCK, SCAN
-from gateway.server.pages.scan import confirm_page, message_page
+from gateway.server.pages import confirm_page, message_page
 from gateway.tokens.claims import AccessClaims
 
 __all__ = ["setup_routes"]

@@ -5,7 +5,8 @@ PC side (this module): ``POST /auth/qr`` creates a ticket bound to this browser 
 (absolute URLs from ``config.public_url``) plus the binding cookie; ``POST
 /auth/qr/{ticket}/redeem`` turns a confirmed ticket into tokens and the session cookie, once.
 Waiting (WebSocket, SSE, long-poll): ``scan_waiters``. Phone side: ``scan_phone``. QR and
-mini-program code images: ``scan_images``. Pages: ``scan_pages``.
+mini-program code images: ``scan_images``. The login page and its assets: ``login_page``
+(rendered by ``gateway.server.pages``).
 
 The binding cookie ``wxgate_qr`` (HttpOnly, SameSite=Lax, Secure outside dev) is scoped to
 ``Path=/auth/qr/<ticket>/``: each ticket has its own, so several tabs can wait on several
@@ -22,8 +23,8 @@ from gateway.login.returnto import safe_return_to
 from gateway.server.access import set_session
 from gateway.server.common import NO_STORE, client_ip, read_params
 from gateway.server.keys import CONFIG, SCAN, TOKENS
-from gateway.server.pages import scan as scan_pages
 from gateway.server.scan import images as scan_images
+from gateway.server.scan import login_page
 from gateway.server.scan import phone as scan_phone
 from gateway.server.scan import waiters as scan_waiters
 
@@ -108,4 +109,4 @@ def setup_routes(app: web.Application) -> None:
     scan_waiters.setup_routes(app)
     scan_images.setup_routes(app)
     scan_phone.setup_routes(app)
-    scan_pages.setup_routes(app)
+    login_page.setup_routes(app)
