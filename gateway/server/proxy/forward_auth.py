@@ -9,7 +9,7 @@ The original request is read from, in order: ``X-Original-URI`` (nginx), ``X-For
 per-method policy (the same route, the same decision, whatever the method).
 The path is normalised (dot segments, repeated slashes) the way the front
 proxy routed it, then the matching route's policy applies — the same decision as the proxy
-(``server.auth``). **No matching route: authentication is required** (``routes.default_route``).
+(``server.access``). **No matching route: authentication is required** (``routes.default_route``).
 
 Answers:
 - 200, with the identity headers (names from ``[proxy]``; the JWT too when the route has

@@ -1,11 +1,11 @@
 """The reverse proxy: a catch-all handler, registered last, forwarding to the configured routes.
 
-Per request: the longest matching route (``server.routes``); its policy applied by the shared
-decision (``server.auth``); headers rewritten (``server.proxy_headers``); the body streamed to
+Per request: the longest matching route (``access.RouteTable``); its policy applied by the one
+decision (``server.access``); headers rewritten (``proxy.headers``); the body streamed to
 the upstream and the response streamed back (no full buffering either way: flow control on
 both sockets bounds memory; a response of known length up to 64 KiB is read whole and sent in
 one write, which is cheaper); WebSocket upgrades relayed on routes that allow them
-(``server.proxy_ws``).
+(``proxy.websocket``).
 
 One pooled ``ClientSession`` (``PROXY_SESSION``): ``DummyCookieJar`` (an upstream's cookies must
 never reach another user), ``limit_per_host = proxy.limit_per_upstream`` and no global limit

@@ -4,8 +4,8 @@ PC side (this module): ``POST /auth/qr`` creates a ticket bound to this browser 
 ``{"ticket", "expires_in", "qr_content", "image_url", "events_url", "ws_url", "status_url"}``
 (absolute URLs from ``config.public_url``) plus the binding cookie; ``POST
 /auth/qr/{ticket}/redeem`` turns a confirmed ticket into tokens and the session cookie, once.
-Waiting (WebSocket, SSE, long-poll): ``scan_waiters``. Phone side: ``scan_phone``. QR and
-mini-program code images: ``scan_images``. The login page and its assets: ``login_page``
+Waiting (WebSocket, SSE, long-poll): ``waiters``. Phone side: ``phone``. QR and
+mini-program code images: ``images``. The login page and its assets: ``login_page``
 (rendered by ``gateway.server.pages``).
 
 The binding cookie ``wxgate_qr`` (HttpOnly, SameSite=Lax, Secure outside dev) is scoped to
