@@ -16,7 +16,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gateway import __version__
-from gateway.config import DEV_CONFIG_PATH, Config, ConfigError, load_config, os_environ
+from gateway.config import (
+    DEV_CONFIG_PATH,
+    Config,
+    ConfigError,
+    load_config,
+    os_environ,
+    with_workers,
+)
 from gateway.errors import GatewayError
 from gateway.logs import configure_logging
 from gateway.tokens.keyfiles import KeyRingError
@@ -105,7 +112,7 @@ def _serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else config.server.port
     config = config.with_bind(host, port)
     if args.workers is not None:
-        config = config.with_workers(args.workers)
+        config = with_workers(config, args.workers)
     if config.dev and not args.allow_non_loopback:
         from gateway.server.run import is_loopback
 

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from gateway.config.rules import validate
+from gateway.config.rules import validate, validate_server
 from gateway.config.tree import ENV_PREFIX, Config, ConfigError
 
-__all__ = ["load_config", "os_environ"]
+__all__ = ["load_config", "os_environ", "with_workers"]
 
 
 def os_environ() -> Mapping[str, str]:
@@ -61,6 +61,15 @@ def load_config(
     if problems:
         raise ConfigError(problems)
     assert isinstance(config, Config)
+    return config
+
+
+def with_workers(config: Config, workers: int) -> Config:
+    """A copy with ``server.workers`` replaced (validated again: N > 1 needs Redis)."""
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, workers=workers))
+    problems = validate_server(config)
+    if problems:
+        raise ConfigError(problems)
     return config
 
 
