@@ -26,7 +26,7 @@ from gateway.config import (
 )
 from gateway.errors import GatewayError
 from gateway.logs import configure_logging
-from gateway.tokens.keyfiles import KeyRingError
+from gateway.tokens import KeyRingError, keys_generate, keys_list, keys_rotate, token_issue
 
 __all__ = ["main"]
 
@@ -128,18 +128,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from gateway.tokens import admin
-
     config = load(args)
     configure_logging(config.logging.level, sys.stderr)
     if args.keys_verb == "generate":
-        row = admin.keys_generate(config)
+        row = keys_generate(config)
         print(f"generated {row.alg} key {row.kid} ({row.state}) in {config.keys_dir}")
     elif args.keys_verb == "rotate":
-        row = admin.keys_rotate(config)
+        row = keys_rotate(config)
         print(f"staged {row.alg} key {row.kid}: published now, signs from {row.activates_iso}")
     else:
-        rows = admin.keys_list(config)
+        rows = keys_list(config)
         print(f"{'KID':<45} {'ALG':<6} {'STATE':<8} CREATED")
         for row in rows:
             print(f"{row.kid:<45} {row.alg:<6} {row.state:<8} {row.created_iso}")
@@ -147,11 +145,9 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from gateway.tokens import admin
-
     config = load(args)
     configure_logging(config.logging.level, sys.stderr)
-    print(admin.token_issue(config, args.sub, args.ttl))
+    print(token_issue(config, args.sub, args.ttl))
     return 0
 
 
