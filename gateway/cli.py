@@ -13,7 +13,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from gateway import __version__
 from gateway.config import (
@@ -21,7 +20,7 @@ from gateway.config import (
     Config,
     ConfigError,
     load_config,
-    os_environ,
+    load_process_config,
     with_workers,
 )
 from gateway.errors import GatewayError
@@ -83,19 +82,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def load(args: argparse.Namespace) -> Config:
     """The configuration named by ``--config``/``--dev`` (or ``WXGATE_CONFIG``)."""
-    environ = os_environ()
-    path: str | Path | None = getattr(args, "config", None) or environ.get("WXGATE_CONFIG")
-    dev = bool(getattr(args, "dev", False))
-    if path is None and dev:
-        path = DEV_CONFIG_PATH
-    if path is None:
-        raise ConfigError(["--config PATH (or WXGATE_CONFIG, or --dev) is required"])
-    return load_config(path, environ, dev=dev)
+    path: str | None = getattr(args, "config", None) or None
+    return load_process_config(path, dev=bool(getattr(args, "dev", False)))
 
 
 def _check_config(args: argparse.Namespace) -> int:
     try:
-        load_config(args.path, os_environ(), dev=args.dev)
+        load_process_config(args.path, dev=args.dev)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)

@@ -7,12 +7,27 @@ collected and reported at once as ``key.path: message``; unknown keys and sectio
 
 The package: ``tree`` (the dataclasses; imports nothing else from the package), ``rules``
 (cross-field validation; reads the tree) and ``loader`` (loading and overrides, validated by the
-rules; the only module that reads ``os.environ``, callers pass it in explicitly).
+rules; the only module that reads ``os.environ``: ``load_config`` is given the environment
+explicitly, ``load_process_config`` reads the process's, ``WXGATE_CONFIG`` included).
 """
 
 from gateway.config import tree
-from gateway.config.loader import load_config, os_environ, with_workers
+from gateway.config.loader import (
+    CONFIG_PATH_VARIABLE,
+    load_config,
+    load_process_config,
+    os_environ,
+    with_workers,
+)
 from gateway.config.rules import validate
 from gateway.config.tree import *  # noqa: F403 (the tree's public names, listed in tree.__all__)
 
-__all__ = [*tree.__all__, "load_config", "os_environ", "validate", "with_workers"]
+__all__ = [
+    *tree.__all__,
+    "CONFIG_PATH_VARIABLE",
+    "load_config",
+    "load_process_config",
+    "os_environ",
+    "validate",
+    "with_workers",
+]
