@@ -1,4 +1,9 @@
-"""Boundaries import-linter cannot express: only gateway.config reads the process environment."""
+"""Boundaries import-linter cannot express (the rest: ``[tool.importlinter]`` in pyproject.toml).
+
+Only gateway.config reads the process environment (``os`` is imported everywhere), and only the
+server and the simulator import ``aiohttp.web`` (import-linter sees ``aiohttp`` only whole, and
+the WeChat client rightly uses aiohttp's client).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 
 GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
 CONFIG = GATEWAY / "config"
+WEB_PACKAGES = (GATEWAY / "server", GATEWAY / "simulator")
 # os names that read or change the process environment
 ENVIRONMENT_NAMES = frozenset({"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"})
 # gateway.config's door to the environment: outside the package, load_process_config instead
@@ -70,3 +76,52 @@ def test_only_config_reads_the_environment() -> None:
         if CONFIG not in path.parents and (uses := environment_uses(path.read_text()))
     }
     assert found == {}, f"the environment is read outside gateway/config: {found}"
+
+
+def web_uses(source: str) -> list[str]:
+    """Each import (or use) of aiohttp's server side, ``aiohttp.web`` and ``aiohttp.web_*``."""
+
+    def is_web(module: str) -> bool:
+        return module == "aiohttp.web" or module.startswith(("aiohttp.web.", "aiohttp.web_"))
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"{node.lineno}: import {a.name}" for a in node.names if is_web(a.name)]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found += [
+                f"{node.lineno}: from {node.module} import {a.name}"
+                for a in node.names
+                if is_web(node.module) or is_web(f"{node.module}.{a.name}")
+            ]
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and is_web(f"{node.value.id}.{node.attr}")
+        ):
+            found.append(f"{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_the_web_scan_finds_every_form() -> None:
+    source = (
+        "import aiohttp\nimport aiohttp.web\nfrom aiohttp import web, ClientSession\n"
+        "from aiohttp.web_exceptions import HTTPFound\nfrom aiohttp import web_request\n"
+        "a = aiohttp.web.Application\nb = aiohttp.ClientTimeout\n"
+    )
+    assert web_uses(source) == [
+        "2: import aiohttp.web",
+        "3: from aiohttp import web",
+        "4: from aiohttp.web_exceptions import HTTPFound",
+        "5: from aiohttp import web_request",
+        "6: aiohttp.web",
+    ]
+
+
+def test_only_the_server_and_the_simulator_use_aiohttp_web() -> None:
+    found = {
+        str(path.relative_to(GATEWAY.parent)): uses
+        for path in sorted(GATEWAY.rglob("*.py"))
+        if not any(p in path.parents for p in WEB_PACKAGES) and (uses := web_uses(path.read_text()))
+    }
+    assert found == {}, f"aiohttp.web outside gateway/server and gateway/simulator: {found}"
