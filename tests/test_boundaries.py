@@ -1,13 +1,15 @@
 """Boundaries import-linter cannot express (the rest: ``[tool.importlinter]`` in pyproject.toml).
 
-Only gateway.config reads the process environment (``os`` is imported everywhere), and only the
+Only gateway.config reads the process environment (``os`` is imported everywhere); only the
 server and the simulator import ``aiohttp.web`` (import-linter sees ``aiohttp`` only whole, and
-the WeChat client rightly uses aiohttp's client).
+the WeChat client rightly uses aiohttp's client); WeChat host names appear only in the config's
+defaults and in gateway.wechat (not an import at all).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
@@ -125,3 +127,19 @@ def test_only_the_server_and_the_simulator_use_aiohttp_web() -> None:
         if not any(p in path.parents for p in WEB_PACKAGES) and (uses := web_uses(path.read_text()))
     }
     assert found == {}, f"aiohttp.web outside gateway/server and gateway/simulator: {found}"
+
+
+def test_wechat_host_names_only_in_config_defaults_and_wechat() -> None:
+    """Every WeChat URL is built by gateway.wechat from the configured bases (dev mode points
+    them at the simulator), so a host name anywhere else would bypass that."""
+    host = re.compile(r"[\w.-]*\b(?:qq|weixin|wechat|servicewechat)\.com\b", re.IGNORECASE)
+    allowed = (CONFIG, GATEWAY / "wechat")
+    found = {
+        str(path.relative_to(GATEWAY.parent)): hosts
+        for path in sorted(GATEWAY.rglob("*"))
+        if path.is_file()
+        and path.suffix in (".py", ".html", ".js", ".css", ".toml")
+        and not any(a in path.parents for a in allowed)
+        and (hosts := host.findall(path.read_text()))
+    }
+    assert found == {}, f"WeChat host names outside gateway/config and gateway/wechat: {found}"
