@@ -42,6 +42,7 @@ lint: venv
 	$(BIN)/ruff format --check gateway tests
 	$(BIN)/ruff check gateway tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: venv
 	$(BIN)/ruff format gateway tests
@@ -51,4 +52,4 @@ bench: deps
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -13,13 +13,19 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from gateway import __version__
-from gateway.config import DEV_CONFIG_PATH, Config, ConfigError, load_config, os_environ
+from gateway.config import (
+    DEV_CONFIG_PATH,
+    Config,
+    ConfigError,
+    load_config,
+    load_process_config,
+    with_workers,
+)
 from gateway.errors import GatewayError
 from gateway.logs import configure_logging
-from gateway.tokens.keyfiles import KeyRingError
+from gateway.tokens import KeyRingError, keys_generate, keys_list, keys_rotate, token_issue
 
 __all__ = ["main"]
 
@@ -76,19 +82,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def load(args: argparse.Namespace) -> Config:
     """The configuration named by ``--config``/``--dev`` (or ``WXGATE_CONFIG``)."""
-    environ = os_environ()
-    path: str | Path | None = getattr(args, "config", None) or environ.get("WXGATE_CONFIG")
-    dev = bool(getattr(args, "dev", False))
-    if path is None and dev:
-        path = DEV_CONFIG_PATH
-    if path is None:
-        raise ConfigError(["--config PATH (or WXGATE_CONFIG, or --dev) is required"])
-    return load_config(path, environ, dev=dev)
+    path: str | None = getattr(args, "config", None) or None
+    return load_process_config(path, dev=bool(getattr(args, "dev", False)))
 
 
 def _check_config(args: argparse.Namespace) -> int:
     try:
-        load_config(args.path, os_environ(), dev=args.dev)
+        load_process_config(args.path, dev=args.dev)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
@@ -105,7 +105,7 @@ def _serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else config.server.port
     config = config.with_bind(host, port)
     if args.workers is not None:
-        config = config.with_workers(args.workers)
+        config = with_workers(config, args.workers)
     if config.dev and not args.allow_non_loopback:
         from gateway.server.run import is_loopback
 
@@ -121,18 +121,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from gateway.tokens import admin
-
     config = load(args)
     configure_logging(config.logging.level, sys.stderr)
     if args.keys_verb == "generate":
-        row = admin.keys_generate(config)
+        row = keys_generate(config)
         print(f"generated {row.alg} key {row.kid} ({row.state}) in {config.keys_dir}")
     elif args.keys_verb == "rotate":
-        row = admin.keys_rotate(config)
+        row = keys_rotate(config)
         print(f"staged {row.alg} key {row.kid}: published now, signs from {row.activates_iso}")
     else:
-        rows = admin.keys_list(config)
+        rows = keys_list(config)
         print(f"{'KID':<45} {'ALG':<6} {'STATE':<8} CREATED")
         for row in rows:
             print(f"{row.kid:<45} {row.alg:<6} {row.state:<8} {row.created_iso}")
@@ -140,11 +138,9 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from gateway.tokens import admin
-
     config = load(args)
     configure_logging(config.logging.level, sys.stderr)
-    print(admin.token_issue(config, args.sub, args.ttl))
+    print(token_issue(config, args.sub, args.ttl))
     return 0
 
 

@@ -5,13 +5,29 @@ overrides ``WXGATE_SECTION__KEY=value`` (``__`` separates levels, keys are case-
 ``*_file`` secrets, coerces types from the dataclass annotations and validates. Every problem is
 collected and reported at once as ``key.path: message``; unknown keys and sections are errors.
 
-The package: ``tree`` (the dataclasses), ``loader`` (the only module that reads
-``os.environ``; callers pass it in explicitly) and ``rules`` (cross-field validation).
+The package: ``tree`` (the dataclasses; imports nothing else from the package), ``rules``
+(cross-field validation; reads the tree) and ``loader`` (loading and overrides, validated by the
+rules; the only module that reads ``os.environ``: ``load_config`` is given the environment
+explicitly, ``load_process_config`` reads the process's, ``WXGATE_CONFIG`` included).
 """
 
 from gateway.config import tree
-from gateway.config.loader import load_config, os_environ
+from gateway.config.loader import (
+    CONFIG_PATH_VARIABLE,
+    load_config,
+    load_process_config,
+    os_environ,
+    with_workers,
+)
 from gateway.config.rules import validate
 from gateway.config.tree import *  # noqa: F403 (the tree's public names, listed in tree.__all__)
 
-__all__ = [*tree.__all__, "load_config", "os_environ", "validate"]
+__all__ = [
+    *tree.__all__,
+    "CONFIG_PATH_VARIABLE",
+    "load_config",
+    "load_process_config",
+    "os_environ",
+    "validate",
+    "with_workers",
+]

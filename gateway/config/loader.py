@@ -4,7 +4,11 @@
 overrides ``WXGATE_SECTION__KEY=value`` (``__`` separates levels, keys are case-insensitive),
 reads ``*_file`` secrets, coerces types from the dataclass annotations and validates. Every
 problem is collected and reported at once as ``key.path: message``; unknown keys and sections
-are errors. This is the only module that reads ``os.environ`` (callers pass it in explicitly).
+are errors.
+
+This is the only module that reads ``os.environ``: ``load_config`` is given the environment,
+``load_process_config`` reads the process's (``WXGATE_CONFIG`` names the file when no path is
+given). ``with_workers`` is the command line's override of ``server.workers``, checked again.
 """
 
 from __future__ import annotations
@@ -17,10 +21,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from gateway.config.rules import validate
-from gateway.config.tree import ENV_PREFIX, Config, ConfigError
+from gateway.config.rules import validate, validate_server
+from gateway.config.tree import DEV_CONFIG_PATH, ENV_PREFIX, Config, ConfigError
 
-__all__ = ["load_config", "os_environ"]
+__all__ = [
+    "CONFIG_PATH_VARIABLE",
+    "load_config",
+    "load_process_config",
+    "os_environ",
+    "with_workers",
+]
+
+CONFIG_PATH_VARIABLE = "WXGATE_CONFIG"
 
 
 def os_environ() -> Mapping[str, str]:
@@ -61,6 +73,31 @@ def load_config(
     if problems:
         raise ConfigError(problems)
     assert isinstance(config, Config)
+    return config
+
+
+def load_process_config(path: str | Path | None = None, *, dev: bool = False) -> Config:
+    """The configuration this process runs with, the process environment's overrides applied.
+
+    The file is ``path``, else the one ``WXGATE_CONFIG`` names, else (``dev``) the embedded dev
+    configuration.
+    """
+    environ = os_environ()
+    if path is None:
+        path = environ.get(CONFIG_PATH_VARIABLE)
+    if path is None and dev:
+        path = DEV_CONFIG_PATH
+    if path is None:
+        raise ConfigError([f"--config PATH (or {CONFIG_PATH_VARIABLE}, or --dev) is required"])
+    return load_config(path, environ, dev=dev)
+
+
+def with_workers(config: Config, workers: int) -> Config:
+    """A copy with ``server.workers`` replaced (validated again: N > 1 needs Redis)."""
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, workers=workers))
+    problems = validate_server(config)
+    if problems:
+        raise ConfigError(problems)
     return config
 
 

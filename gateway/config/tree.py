@@ -290,16 +290,6 @@ class Config:
         proxy = dataclasses.replace(self.proxy, routes=routes)
         return dataclasses.replace(self, wechat=wechat, proxy=proxy)
 
-    def with_workers(self, workers: int) -> Config:
-        """A copy with ``server.workers`` replaced (validated again: N > 1 needs Redis)."""
-        config = dataclasses.replace(self, server=dataclasses.replace(self.server, workers=workers))
-        from gateway.config.rules import validate_server
-
-        problems = validate_server(config)
-        if problems:
-            raise ConfigError(problems)
-        return config
-
     def with_bind(self, host: str, port: int) -> Config:
         """A copy bound to ``host:port``; in dev mode the public URL follows the bind address."""
         server = dataclasses.replace(self.server, host=host, port=port)

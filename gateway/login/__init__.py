@@ -1,1 +1,53 @@
-"""Orchestration of the login flows (no web framework here)."""
+"""Orchestration of the login flows (no web framework here).
+
+``oauth`` (website QR and official-account logins), ``miniprogram`` (``wx.login`` code
+exchange, open data), ``scan`` with ``scan_ticket`` and ``scan_hub`` (scan-to-login tickets and
+the waiters on them), ``identity`` (a WeChat identity becomes a user and a session),
+``returnto`` (where a browser may be sent back to). This module is the package's face: code
+outside ``gateway.login`` imports from here.
+"""
+
+from gateway.login.identity import SessionIssuer
+from gateway.login.miniprogram import MiniProgramLogin
+from gateway.login.oauth import Flow, LoginDenied, OAuthFlows, SnapshotUser
+from gateway.login.returnto import safe_return_to
+from gateway.login.scan import ScanLogin, TicketConflict
+from gateway.login.scan_hub import Waiter, WaiterClosed
+from gateway.login.scan_ticket import (
+    CONFIRMED,
+    DENIED,
+    EXPIRED,
+    LIVE_STATES,
+    REDEEMED,
+    SEQ,
+    Identity,
+    Ticket,
+    TicketEvent,
+)
+
+__all__ = [
+    # services
+    "MiniProgramLogin",
+    "OAuthFlows",
+    "ScanLogin",
+    "SessionIssuer",
+    "Waiter",
+    "safe_return_to",
+    # values
+    "Flow",
+    "Identity",
+    "Ticket",
+    "TicketEvent",
+    # scan ticket states, and their order
+    "CONFIRMED",
+    "DENIED",
+    "EXPIRED",
+    "LIVE_STATES",
+    "REDEEMED",
+    "SEQ",
+    # errors
+    "LoginDenied",
+    "SnapshotUser",
+    "TicketConflict",
+    "WaiterClosed",
+]

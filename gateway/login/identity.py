@@ -8,7 +8,7 @@ whichever way a person logged in.
 from __future__ import annotations
 
 from gateway.metrics import Metrics
-from gateway.tokens.service import TokenPair, TokenService
+from gateway.tokens import TokenPair, TokenService
 from gateway.users import Identity, Profile, User, UserDirectory
 
 __all__ = ["SessionIssuer"]

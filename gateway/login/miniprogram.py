@@ -28,11 +28,14 @@ from gateway.login.identity import SessionIssuer
 from gateway.metrics import Metrics
 from gateway.sealed import Sealer, SealError
 from gateway.store import Store
-from gateway.tokens.claims import AccessClaims
-from gateway.tokens.service import TokenPair
+from gateway.tokens import AccessClaims, TokenPair
 from gateway.users import Identity, User
-from gateway.wechat import crypto
-from gateway.wechat.client import WeChatClient
+from gateway.wechat import (
+    SessionKeyStale,
+    WeChatClient,
+    check_raw_signature,
+    decrypt_open_data,
+)
 
 __all__ = ["MiniProgramLogin", "MiniProgramSession"]
 
@@ -111,9 +114,9 @@ class MiniProgramLogin:
         if raw_data is not None or signature is not None:
             if not (raw_data and signature):
                 raise InvalidRequest("rawData and signature go together")
-            if not crypto.check_raw_signature(raw_data, session_key, signature):
+            if not check_raw_signature(raw_data, session_key, signature):
                 raise AccessDenied("rawData signature does not match")
-        return crypto.decrypt_open_data(session_key, iv, encrypted_data, appid)
+        return decrypt_open_data(session_key, iv, encrypted_data, appid)
 
     async def phone(self, claims: AccessClaims, code: str) -> dict[str, str]:
         """The caller's phone number from the button's code; linked to the user (§2.10)."""
@@ -153,10 +156,10 @@ class MiniProgramLogin:
     async def _session_key(self, appid: str, openid: str) -> str:
         sealed = await self._store.get(f"mini:sk:{appid}:{openid}")
         if sealed is None:
-            raise crypto.SessionKeyStale()
+            raise SessionKeyStale()
         try:
             raw = self._require_sealer().open(sealed, f"{appid}|{openid}".encode())
         except SealError as exc:
             log.error("a stored session_key could not be opened (was the key changed?)")
-            raise crypto.SessionKeyStale() from exc
+            raise SessionKeyStale() from exc
         return raw.decode()

@@ -36,8 +36,7 @@ from gateway.metrics import Metrics
 from gateway.sealed import SealError, open_with_secret, seal_with_secret
 from gateway.store import Store
 from gateway.users import Identity, Profile
-from gateway.wechat.client import WeChatClient
-from gateway.wechat.protocol import authorize_url, qrconnect_url, widget_params
+from gateway.wechat import WeChatClient, authorize_url, qrconnect_url, widget_params
 
 __all__ = ["Flow", "LoginDenied", "LoginDone", "LoginStart", "OAuthFlows", "SnapshotUser"]
 

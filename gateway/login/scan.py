@@ -35,7 +35,7 @@ import math
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from gateway.clock import Clock
 from gateway.config import ScanConfig
@@ -59,9 +59,7 @@ from gateway.login.scan_ticket import (
 )
 from gateway.metrics import Metrics
 from gateway.store import Store
-
-if TYPE_CHECKING:
-    from gateway.tokens.refresh import TokenPair
+from gateway.tokens import TokenPair
 
 __all__ = [
     "GRACE",

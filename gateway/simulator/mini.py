@@ -17,7 +17,7 @@ from typing import Any
 from gateway.clock import Clock
 from gateway.simulator.model import AppRegistry, CodeBook, Identities, SimError, SimOptions
 from gateway.simulator.server_tokens import ServerTokens
-from gateway.wechat.crypto import checksession_signature, encrypt_open_data, raw_data_signature
+from gateway.wechat import checksession_signature, encrypt_open_data, raw_data_signature
 
 __all__ = ["MiniService"]
 

@@ -24,7 +24,7 @@ from gateway.simulator.core import Simulator
 from gateway.simulator.images import encode_png, upscale
 from gateway.simulator.oauth import PageError
 from gateway.simulator.templates import CONSENT_PAGE, MESSAGE_PAGE, WXLOGIN_JS
-from gateway.wechat.browser import WXLOGIN_SCRIPT_PATH
+from gateway.wechat import WXLOGIN_SCRIPT_PATH
 
 __all__ = ["add_page_routes"]
 

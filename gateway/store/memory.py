@@ -13,9 +13,9 @@ from typing import TypeVar
 
 from gateway.clock import Clock
 from gateway.errors import StoreUnavailable
-from gateway.store import Subscription, Transition
 from gateway.store._channels import ChannelSubscription, LocalBroker, MessageQueue
 from gateway.store._common import encode_record, from_states, require_fields, ttl_ms
+from gateway.store.contract import Subscription, Transition
 
 __all__ = ["MemoryStore"]
 

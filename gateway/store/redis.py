@@ -28,12 +28,12 @@ from redis.exceptions import RedisError
 from gateway.clock import Clock, SystemClock
 from gateway.config import StoreConfig
 from gateway.errors import StoreUnavailable
-from gateway.store import Subscription, Transition
 from gateway.store import _redis_lua as lua
 from gateway.store._channels import ChannelSubscription
 from gateway.store._common import float_arg, require_fields, ttl_ms
 from gateway.store._common import from_states as state_tuple
 from gateway.store._redis_pubsub import PubSubHub
+from gateway.store.contract import Subscription, Transition
 
 __all__ = ["RedisStore"]
 

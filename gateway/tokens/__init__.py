@@ -1,11 +1,28 @@
 """Tokens: signing keys and JWKS, JWT access tokens, refresh tokens, revocation.
 
-The only package that imports the JOSE library (joserfc). The server uses ``TokenService``
-(``gateway.tokens.service``); the CLI uses ``gateway.tokens.admin``.
+The only package that imports the JOSE library (joserfc). This module is the package's face:
+code outside ``gateway.tokens`` imports from here. The server uses ``TokenService``
+(``service``); the CLI uses the operator commands (``admin``).
 """
 
+from gateway.tokens.admin import keys_generate, keys_list, keys_rotate, token_issue
 from gateway.tokens.claims import AccessClaims, TokenRejected
 from gateway.tokens.keyfiles import KeyRingError
-from gateway.tokens.refresh import TokenPair
+from gateway.tokens.service import TokenService
+from gateway.tokens.session import TokenPair
 
-__all__ = ["AccessClaims", "KeyRingError", "TokenPair", "TokenRejected"]
+__all__ = [
+    # services
+    "TokenService",
+    # operator commands (the CLI)
+    "keys_generate",
+    "keys_list",
+    "keys_rotate",
+    "token_issue",
+    # values
+    "AccessClaims",
+    "TokenPair",
+    # errors
+    "KeyRingError",
+    "TokenRejected",
+]

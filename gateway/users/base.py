@@ -25,7 +25,7 @@ from contextlib import AbstractAsyncContextManager
 
 from gateway.clock import Clock
 from gateway.errors import NotFound, TemporarilyUnavailable
-from gateway.users import Identity, IdentityRecord, Profile, User
+from gateway.users.contract import Identity, IdentityRecord, Profile, User
 from gateway.users.sql import (
     ATTACH_UNIONID,
     INSERT_IDENTITY,

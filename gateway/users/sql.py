@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from gateway.users import IdentityRecord, User
+from gateway.users.contract import IdentityRecord, User
 
 __all__ = [
     "ATTACH_UNIONID",
