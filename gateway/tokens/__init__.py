@@ -6,7 +6,14 @@ code outside ``gateway.tokens`` imports from here. The server uses ``TokenServic
 """
 
 from gateway.tokens.admin import keys_generate, keys_list, keys_rotate, token_issue
-from gateway.tokens.claims import AccessClaims, TokenRejected
+from gateway.tokens.claims import (
+    AccessClaims,
+    TokenExpired,
+    TokenRejected,
+    TokenRevoked,
+    WrongAudience,
+    bearer_challenge,
+)
 from gateway.tokens.keyfiles import KeyRingError
 from gateway.tokens.service import TokenService
 from gateway.tokens.session import TokenPair
@@ -22,7 +29,11 @@ __all__ = [
     # values
     "AccessClaims",
     "TokenPair",
-    # errors
+    # errors (TokenRejected and its typed reasons) and their RFC 6750 challenge
     "KeyRingError",
+    "TokenExpired",
     "TokenRejected",
+    "TokenRevoked",
+    "WrongAudience",
+    "bearer_challenge",
 ]
