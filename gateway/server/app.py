@@ -157,6 +157,9 @@ async def _login_ctx(app: web.Application) -> AsyncIterator[None]:
 
     config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
     sessions = SessionIssuer(app[USERS], app[TOKENS], metrics)
-    app[OAUTH] = OAuthFlows(config, store, app[WECHAT], sessions, metrics, app[CLOCK])
+    app[OAUTH] = oauth = OAuthFlows(config, store, app[WECHAT], sessions, metrics, app[CLOCK])
     app[MINIPROGRAM] = MiniProgramLogin(config, store, app[WECHAT], sessions, metrics)
-    yield
+    try:
+        yield
+    finally:
+        await oauth.close()
