@@ -12,30 +12,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway import __version__
 
-__all__ = ["KNOWN_WECHAT_ERRCODES", "Metrics", "errcode_label"]
+__all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1)
 _HUMAN_BUCKETS = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300)
-
-# errcode label values are bounded to these (reference §3) plus "0", "none" and "other".
-KNOWN_WECHAT_ERRCODES = frozenset(
-    {
-        -1, 40001, 40002, 40003, 40013, 40014, 40029, 40030, 40097, 40125, 40129, 40163,
-        40164, 40169, 40226, 40243, 41001, 41002, 41004, 41008, 41030, 42001, 42002, 42003,
-        42007, 43001, 43002, 43003, 44002, 45009, 45011, 47001, 48001, 48004, 48017, 50001,
-        50002, 87009, 89501, 89503, 89506, 89507,
-    }
-)  # fmt: skip
-
-
-def errcode_label(errcode: int | None) -> str:
-    """A bounded label value for a WeChat errcode."""
-    if errcode is None:
-        return "none"
-    if errcode == 0 or errcode in KNOWN_WECHAT_ERRCODES:
-        return str(errcode)
-    return "other"
 
 
 class Metrics:

@@ -23,10 +23,16 @@ import aiohttp
 from gateway.clock import Clock
 from gateway.config import WeChatAppConfig, WeChatConfig
 from gateway.errors import GatewayError, ServerError
-from gateway.metrics import Metrics, errcode_label
+from gateway.metrics import Metrics
 from gateway.store import Store
 from gateway.wechat import protocol as p
-from gateway.wechat.errors import TOKEN_ERRCODES, UpstreamError, WeChatError, classify
+from gateway.wechat.errors import (
+    TOKEN_ERRCODES,
+    UpstreamError,
+    WeChatError,
+    classify,
+    errcode_label,
+)
 from gateway.wechat.models import Code2Session, OAuthToken, PhoneInfo, ServerToken, UserInfo
 from gateway.wechat.server_token import ServerTokenCache
 from gateway.wechat.transport import Transport

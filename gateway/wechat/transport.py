@@ -28,8 +28,8 @@ from yarl import URL
 
 from gateway.clock import Clock
 from gateway.config import WECHAT_API_BASE, WECHAT_API_FAILOVER_BASE, WeChatConfig
-from gateway.metrics import Metrics, errcode_label
-from gateway.wechat.errors import RETRYABLE_ERRCODES, UpstreamError, WeChatError
+from gateway.metrics import Metrics
+from gateway.wechat.errors import RETRYABLE_ERRCODES, UpstreamError, WeChatError, errcode_label
 from gateway.wechat.protocol import ApiRequest, parse_image_response, parse_response
 
 __all__ = ["Transport", "failover_enabled"]
