@@ -33,6 +33,7 @@ from gateway.clock import Clock
 from gateway.config import Config, WeChatAppConfig
 from gateway.errors import GatewayError, InvalidGrant, InvalidRequest, NotFound
 from gateway.login.identity import SessionIssuer
+from gateway.login.metrics import LoginMetrics
 from gateway.login.returnto import safe_return_to
 from gateway.metrics import Metrics
 from gateway.sealed import SealError, open_with_secret, seal_with_secret
@@ -109,7 +110,7 @@ class OAuthFlows:
         self._store = store
         self._wechat = wechat
         self._sessions = sessions
-        self._metrics = metrics
+        self._metrics = metrics.of(LoginMetrics)
         self._clock = clock
         self._exchanges: SingleFlight[str, LoginDone] = SingleFlight(name="oauth-exchange")
 

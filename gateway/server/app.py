@@ -15,7 +15,7 @@ from aiohttp import web
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.metrics import Metrics
-from gateway.server import health
+from gateway.server import health, telemetry
 from gateway.server import metrics as metrics_routes
 from gateway.server.health import Readiness
 from gateway.server.keys import (
@@ -37,6 +37,7 @@ from gateway.server.scan import routes as scan_routes
 from gateway.server.tokens import routes as token_routes
 from gateway.server.tokens import wellknown
 from gateway.store import create_store
+from gateway.store.metrics import StoreMetrics
 
 __all__ = ["create_app"]
 
@@ -55,7 +56,8 @@ def create_app(
     )
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
-    app[METRICS] = metrics or Metrics()
+    app[METRICS] = metrics = metrics or Metrics()
+    telemetry.create_families(metrics)  # every family is on /metrics from the first scrape
     app[READINESS] = Readiness()
     app.cleanup_ctx.extend([_store_ctx, _tokens_ctx, _users_ctx, _wechat_ctx, _login_ctx])
     health.setup_routes(app)
@@ -93,8 +95,8 @@ def _mount_dev_tools(app: web.Application) -> None:
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    errors = app[METRICS].store_errors
-    store = create_store(app[CONFIG].store, app[CLOCK], lambda op: errors.labels(op).inc())
+    on_error = app[METRICS].of(StoreMetrics).count_error
+    store = create_store(app[CONFIG].store, app[CLOCK], on_error)
     app[STORE] = store
     app[READINESS].add("store", store.ping)
     try:

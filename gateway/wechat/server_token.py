@@ -37,6 +37,7 @@ from gateway.errors import StoreUnavailable, TemporarilyUnavailable
 from gateway.metrics import Metrics
 from gateway.singleflight import SingleFlight
 from gateway.store import Store
+from gateway.wechat.metrics import WeChatMetrics
 from gateway.wechat.models import ServerToken
 
 __all__ = ["REFRESH_MARGIN", "ServerTokenCache"]
@@ -70,7 +71,7 @@ class ServerTokenCache:
         self._store = store
         self._fetch = fetch
         self._clock = clock
-        self._metrics = metrics
+        self._metrics = metrics.of(WeChatMetrics)
         self._lock_ttl = lock_ttl
         self._wait_timeout = wait_timeout
         self._poll = poll_interval
@@ -127,12 +128,12 @@ class ServerTokenCache:
         try:
             fresh = await self._fetch(app)
         except Exception:
-            self._metrics.wechat_token_refreshes.labels(app=app, result="error").inc()
+            self._metrics.token_refreshes.labels(app=app, result="error").inc()
             await self._store.publish(_key(appid), "error")
             raise
         await self._write(appid, fresh)
         await self._store.publish(_key(appid), "ok")
-        self._metrics.wechat_token_refreshes.labels(app=app, result="ok").inc()
+        self._metrics.token_refreshes.labels(app=app, result="ok").inc()
         log.info("wechat access token refreshed app=%s expires_in=%d", app, fresh.expires_in)
         return fresh.access_token
 
