@@ -90,7 +90,7 @@ class SingleFlight(Generic[K, V]):
         ``remember`` overrides, for a flight this call starts, how long its result is kept.
         """
         recent = self._recent.get(key)
-        if recent is not None:
+        if recent is not None:  # only with a clock: _fly remembers nothing without one
             if self._clock is not None and recent[0] > self._clock.monotonic():
                 self._recent.move_to_end(key)
                 return recent[1]
@@ -104,6 +104,8 @@ class SingleFlight(Generic[K, V]):
         task = self._inflight.get(key)
         if task is None:
             keep = self._remember if remember is None else remember
+            if keep > 0 and self._clock is None:
+                raise ValueError("a clock is required to remember results")
             task = asyncio.get_running_loop().create_task(
                 self._fly(key, work, keep), name=self._name
             )

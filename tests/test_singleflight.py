@@ -182,6 +182,9 @@ async def test_close_cancels_flights_and_forgets() -> None:
     assert not flight.in_flight("stuck") and len(flight) == 0
 
 
-def test_remembering_needs_a_clock() -> None:
+async def test_remembering_needs_a_clock() -> None:
     with pytest.raises(ValueError, match="clock"):
         SingleFlight(remember=1)
+    flight: SingleFlight[str, object] = SingleFlight()
+    with pytest.raises(ValueError, match="clock"):
+        await flight.run("k", Work(), remember=1)
