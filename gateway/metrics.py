@@ -1,50 +1,49 @@
-"""Every ``wxgate_`` metric family, created on an injected ``CollectorRegistry`` (no globals).
+"""The process's metrics: one injected ``CollectorRegistry`` (no globals), the HTTP families, and
+each package's own families created on it on demand.
 
-One object holds them all so labels stay bounded and documented in one place; the core
-packages receive it and count, the server exposes the registry at ``/metrics``.
+``Metrics`` is the bottom layer: it imports no gateway package. A package keeps its families
+in a class of its own (``gateway.tokens.metrics.TokenMetrics``, ``gateway.wechat.metrics``,
+``gateway.login.metrics``, ``gateway.store.metrics``, ``gateway.server.telemetry``) whose
+constructor takes the registry and creates them; its services ask
+``metrics.of(TokenMetrics)`` when they are constructed. ``of`` creates a set once per
+``Metrics`` and hands the same instance to every later caller, so several services (or several
+token services in one test) sharing one ``Metrics`` never register a name twice. The server
+creates every package's set at start-up (``gateway.server.telemetry.create_families``), so
+``/metrics`` lists every family from the first scrape. Labels stay bounded and are documented
+by each family's help text and in the README's metric table.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway import __version__
 
-__all__ = ["KNOWN_WECHAT_ERRCODES", "Metrics", "errcode_label"]
+__all__ = ["LATENCY_BUCKETS", "Metrics"]
 
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-_FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1)
-_HUMAN_BUCKETS = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300)
+# Request/response latencies (HTTP, WeChat API calls, proxy upstreams), in seconds.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
-# errcode label values are bounded to these (reference §3) plus "0", "none" and "other".
-KNOWN_WECHAT_ERRCODES = frozenset(
-    {
-        -1, 40001, 40002, 40003, 40013, 40014, 40029, 40030, 40097, 40125, 40129, 40163,
-        40164, 40169, 40226, 40243, 41001, 41002, 41004, 41008, 41030, 42001, 42002, 42003,
-        42007, 43001, 43002, 43003, 44002, 45009, 45011, 47001, 48001, 48004, 48017, 50001,
-        50002, 87009, 89501, 89503, 89506, 89507,
-    }
-)  # fmt: skip
-
-
-def errcode_label(errcode: int | None) -> str:
-    """A bounded label value for a WeChat errcode."""
-    if errcode is None:
-        return "none"
-    if errcode == 0 or errcode in KNOWN_WECHAT_ERRCODES:
-        return str(errcode)
-    return "other"
+F = TypeVar("F")
 
 
 class Metrics:
-    """All metric families of one gateway process."""
+    """The registry of one gateway process, its HTTP families and its packages' family sets."""
+
+    # Transitional: the proxy's and forward auth's families under their former attribute names,
+    # set by ``gateway.server.telemetry.create_families`` until server/proxy reads
+    # ``metrics.of(ProxyMetrics)``; then these four lines go.
+    proxy_requests: Counter
+    proxy_upstream_duration: Histogram
+    proxy_upstream_errors: Counter
+    forward_auth_decisions: Counter
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        # -- HTTP (issue: foundation)
         self.http_requests = Counter(
             "wxgate_http_requests_total",
             "HTTP requests answered, by route template, method and status.",
@@ -55,7 +54,7 @@ class Metrics:
             "wxgate_http_request_duration_seconds",
             "Time to answer an HTTP request, by route template.",
             ["route"],
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.http_in_flight = Gauge(
@@ -66,123 +65,16 @@ class Metrics:
         )
         self.build_info.labels(version=__version__).set(1)
         self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self.store_errors = Counter(
-            "wxgate_store_errors_total",
-            "Store operations that failed (backend unreachable or timed out).",
-            ["op"],
-            registry=r,
-        )
-        # -- tokens
-        self.tokens_issued = Counter(
-            "wxgate_tokens_issued_total", "Tokens issued, by kind.", ["kind"], registry=r
-        )
-        self.token_verifications = Counter(
-            "wxgate_token_verifications_total",
-            "Access token verifications, by result.",
-            ["result"],
-            registry=r,
-        )
-        self.refresh_reuse = Counter(
-            "wxgate_refresh_reuse_detected_total",
-            "Already-rotated refresh tokens presented again (the family was revoked).",
-            registry=r,
-        )
-        self.signing_keys = Gauge(
-            "wxgate_signing_keys", "Signing keys in the ring, by state.", ["state"], registry=r
-        )
-        # -- WeChat and login flows
-        self.logins = Counter(
-            "wxgate_logins_total",
-            "Login attempts, by flow, app and result.",
-            ["flow", "app", "result"],
-            registry=r,
-        )
-        self.wechat_requests = Counter(
-            "wxgate_wechat_api_requests_total",
-            "Calls to WeChat APIs, by api, outcome and errcode (bounded).",
-            ["api", "outcome", "errcode"],
-            registry=r,
-        )
-        self.wechat_duration = Histogram(
-            "wxgate_wechat_api_duration_seconds",
-            "Duration of WeChat API calls including retries.",
-            ["api"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.wechat_token_refreshes = Counter(
-            "wxgate_wechat_access_token_refreshes_total",
-            "Server access token refreshes, by app and result.",
-            ["app", "result"],
-            registry=r,
-        )
-        self.wechat_config_errors = Counter(
-            "wxgate_wechat_config_errors_total",
-            "WeChat answers that mean the gateway is misconfigured (alert on any increase).",
-            ["app", "errcode"],
-            registry=r,
-        )
-        self.users_created = Counter(
-            "wxgate_users_created_total", "Users created in the directory.", registry=r
-        )
-        # -- scan login
-        self.scan_tickets = Counter(
-            "wxgate_scan_tickets_total",
-            "Scan-login ticket events, by result.",
-            ["result"],
-            registry=r,
-        )
-        self.scan_waiters = Gauge(
-            "wxgate_scan_waiters",
-            "PC pages waiting on a scan ticket, by transport.",
-            ["transport"],
-            registry=r,
-        )
-        self.scan_time_to_scan = Histogram(
-            "wxgate_scan_time_to_scan_seconds",
-            "Time from ticket creation to the phone's scan.",
-            buckets=_HUMAN_BUCKETS,
-            registry=r,
-        )
-        self.scan_time_to_confirm = Histogram(
-            "wxgate_scan_time_to_confirm_seconds",
-            "Time from the phone's scan to its confirmation.",
-            buckets=_HUMAN_BUCKETS,
-            registry=r,
-        )
-        self.scan_notify_latency = Histogram(
-            "wxgate_scan_notify_latency_seconds",
-            "Time from a committed ticket transition to the frame written to a waiter.",
-            ["transport"],
-            buckets=_FAST_BUCKETS,
-            registry=r,
-        )
-        # -- proxy and forward auth
-        self.proxy_requests = Counter(
-            "wxgate_proxy_requests_total",
-            "Proxied requests, by route prefix and status.",
-            ["route", "status"],
-            registry=r,
-        )
-        self.proxy_upstream_duration = Histogram(
-            "wxgate_proxy_upstream_duration_seconds",
-            "Time until the upstream's response headers arrived.",
-            ["route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.proxy_upstream_errors = Counter(
-            "wxgate_proxy_upstream_errors_total",
-            "Upstream failures, by route prefix and kind (connect, timeout, protocol).",
-            ["route", "kind"],
-            registry=r,
-        )
-        self.forward_auth_decisions = Counter(
-            "wxgate_forward_auth_decisions_total",
-            "Forward-auth answers, by result (allowed, unauthenticated, forbidden, redirect).",
-            ["result"],
-            registry=r,
-        )
+        self._sets: dict[Callable[[CollectorRegistry], object], object] = {}
+
+    def of(self, families: Callable[[CollectorRegistry], F]) -> F:
+        """The family set ``families`` (a class whose constructor takes the registry and creates
+        its families on it) on this registry: created on the first call, the same instance on
+        every later one. Pass the class itself; it is the cache key."""
+        found = self._sets.get(families)
+        if found is None:
+            found = self._sets[families] = families(self.registry)
+        return cast(F, found)
 
     def http_children(self, route: str, method: str, status: int) -> tuple[Any, Any]:
         """The request counter and duration histogram for these labels, cached: ``labels()``

@@ -7,6 +7,7 @@ whichever way a person logged in.
 
 from __future__ import annotations
 
+from gateway.login.metrics import LoginMetrics
 from gateway.metrics import Metrics
 from gateway.tokens import TokenPair, TokenService
 from gateway.users import Identity, Profile, User, UserDirectory
@@ -20,7 +21,7 @@ class SessionIssuer:
     def __init__(self, users: UserDirectory, tokens: TokenService, metrics: Metrics) -> None:
         self.users = users
         self.tokens = tokens
-        self._metrics = metrics
+        self._metrics = metrics.of(LoginMetrics)
 
     async def login(
         self, identity: Identity, profile: Profile | None, amr: str

@@ -25,6 +25,7 @@ from gateway.errors import (
     ServerError,
 )
 from gateway.login.identity import SessionIssuer
+from gateway.login.metrics import LoginMetrics
 from gateway.metrics import Metrics
 from gateway.sealed import Sealer, SealError
 from gateway.store import Store
@@ -69,7 +70,7 @@ class MiniProgramLogin:
         self._store = store
         self._wechat = wechat
         self._sessions = sessions
-        self._metrics = metrics
+        self._metrics = metrics.of(LoginMetrics)
         key = config.wechat.session_key_encryption_key
         self._sealer = Sealer.from_b64(key) if key else None
 

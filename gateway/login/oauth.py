@@ -8,10 +8,12 @@ validated ``return_to``; the caller redirects to WeChat.
 
 ``complete``: the callback's state must exist, belong to this browser and this flow, and is
 used once. The code is exchanged **exactly once** (reference §6.1): concurrent duplicate
-callbacks (double submit, reload) share one exchange — in-process through a shared future, across
-replicas through a Store claim on the code's hash; the winner leaves the resulting session sealed
-under a key derived from the code, so only a holder of the same code can read it. A callback
-with state but no code means the user refused (reference §2.1/§7).
+callbacks (double submit, reload) share one exchange — in-process through a ``SingleFlight`` on
+the code's hash (one task, which a browser that goes away does not cancel), across replicas
+through a Store claim on the same hash: the claim's winner leaves the resulting session sealed
+under a key derived from the code, so only a holder of the same code can read it, and the
+losers poll for it (backing off) until the claim's budget is spent. A callback with state but
+no code means the user refused (reference §2.1/§7).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from gateway.clock import Clock
 from gateway.config import Config, WeChatAppConfig
 from gateway.errors import GatewayError, InvalidGrant, InvalidRequest, NotFound
 from gateway.login.identity import SessionIssuer
+from gateway.login.metrics import LoginMetrics
 from gateway.login.returnto import safe_return_to
 from gateway.metrics import Metrics
 from gateway.sealed import SealError, open_with_secret, seal_with_secret
+from gateway.singleflight import SingleFlight
 from gateway.store import Store
 from gateway.users import Identity, Profile
 from gateway.wechat import WeChatClient, authorize_url, qrconnect_url, widget_params
@@ -105,9 +109,13 @@ class OAuthFlows:
         self._store = store
         self._wechat = wechat
         self._sessions = sessions
-        self._metrics = metrics
+        self._metrics = metrics.of(LoginMetrics)
         self._clock = clock
-        self._inflight: dict[str, asyncio.Future[LoginDone]] = {}
+        self._exchanges: SingleFlight[str, LoginDone] = SingleFlight(name="oauth-exchange")
+
+    async def close(self) -> None:
+        """Cancel code exchanges still running (call on shutdown)."""
+        await self._exchanges.close()
 
     def app_for(self, flow: Flow) -> tuple[str, WeChatAppConfig]:
         """The configured app serving ``flow``; 404 when none is configured."""
@@ -182,21 +190,7 @@ class OAuthFlows:
         self, code: str, work: Callable[[], Awaitable[LoginDone]]
     ) -> LoginDone:
         key = hashlib.sha256(code.encode()).hexdigest()
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[LoginDone] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            result = await self._claim_or_wait(key, code, work)
-            future.set_result(result)
-            return result
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters may be none
-            raise
-        finally:
-            del self._inflight[key]
+        return await self._exchanges.run(key, lambda: self._claim_or_wait(key, code, work))
 
     async def _claim_or_wait(
         self, key: str, code: str, work: Callable[[], Awaitable[LoginDone]]

@@ -40,6 +40,7 @@ from typing import Protocol
 from gateway.clock import Clock
 from gateway.config import ScanConfig
 from gateway.errors import AccessDenied, Conflict, NotFound, RateLimited
+from gateway.login.metrics import ScanMetrics
 from gateway.login.scan_hub import Waiter, WaiterHub
 from gateway.login.scan_ticket import (
     CONFIRMED,
@@ -139,7 +140,7 @@ class ScanLogin:
         self._store = store
         self._config = config
         self._clock = clock
-        self._metrics = metrics
+        self._metrics = metrics.of(ScanMetrics)
         self.hub = WaiterHub(store, clock, metrics, load=self.load, on_expire=self.expire,
                              max_waiters=config.max_waiters_per_ticket)  # fmt: skip
 
@@ -185,7 +186,7 @@ class ScanLogin:
             ttl = self._config.ticket_ttl + GRACE
             if await self._store.create_record(ticket_key(ticket_id), fields, ttl):
                 break  # a collision of 130 random bits: only in theory
-        self._metrics.scan_tickets.labels("created").inc()
+        self._metrics.tickets.labels("created").inc()
         return NewTicket(Ticket(ticket_id, fields), secret)
 
     async def redeem(self, ticket_id: str, secret: str | None, issuer: SessionStarter) -> Redeemed:
@@ -203,7 +204,7 @@ class ScanLogin:
             appid=identity.appid, openid=identity.openid, unionid=identity.unionid,
         )  # fmt: skip
         moved = await self._move(ticket, (CONFIRMED,), REDEEMED, {}, ttl=GRACE)
-        self._metrics.scan_tickets.labels("redeemed").inc()
+        self._metrics.tickets.labels("redeemed").inc()
         return Redeemed(tokens, identity, moved.field("return_to") or None)
 
     # -- phone side ---------------------------------------------------------------------
@@ -219,8 +220,8 @@ class ScanLogin:
         fields = {"scanned_at": _ts(now), "scanned_by": scanner.sub if scanner else "",
                   "expires_at": _ts(expires_at)}  # fmt: skip
         moved = await self._move(ticket, (PENDING,), SCANNED, fields, ttl=expires_at - now + GRACE)
-        self._metrics.scan_tickets.labels("scanned").inc()
-        self._metrics.scan_time_to_scan.observe(max(0.0, now - ticket.created_at))
+        self._metrics.tickets.labels("scanned").inc()
+        self._metrics.time_to_scan.observe(max(0.0, now - ticket.created_at))
         return moved
 
     async def confirm(self, ticket_id: str, who: Identity) -> Ticket:
@@ -232,9 +233,9 @@ class ScanLogin:
             "appid": who.appid or "", "openid": who.openid or "", "unionid": who.unionid or "",
         }  # fmt: skip
         moved = await self._move(ticket, (SCANNED,), CONFIRMED, fields)
-        self._metrics.scan_tickets.labels("confirmed").inc()
+        self._metrics.tickets.labels("confirmed").inc()
         scanned_at = float(ticket.field("scanned_at") or ticket.created_at)
-        self._metrics.scan_time_to_confirm.observe(max(0.0, self._clock.time() - scanned_at))
+        self._metrics.time_to_confirm.observe(max(0.0, self._clock.time() - scanned_at))
         return moved
 
     async def deny(self, ticket_id: str, who: Identity | None) -> Ticket:
@@ -243,7 +244,7 @@ class ScanLogin:
         self._check_subject(ticket, who)
         fields = {"denied_at": _ts(self._clock.time())}
         moved = await self._move(ticket, (PENDING, SCANNED), DENIED, fields, ttl=GRACE)
-        self._metrics.scan_tickets.labels("denied").inc()
+        self._metrics.tickets.labels("denied").inc()
         return moved
 
     def csrf_token(self, ticket: Ticket, sid: str) -> str:
@@ -286,7 +287,7 @@ class ScanLogin:
             fields={"at": _ts(self._clock.time())}, ttl=GRACE, channel=ticket_channel(ticket_id),
         )  # fmt: skip
         if result.ok:
-            self._metrics.scan_tickets.labels("expired").inc()
+            self._metrics.tickets.labels("expired").inc()
         return None if result.record is None else Ticket(ticket_id, result.record)
 
     # -- internals ----------------------------------------------------------------------

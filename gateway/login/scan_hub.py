@@ -24,6 +24,7 @@ from typing import Any
 
 from gateway.clock import Clock
 from gateway.errors import NotFound, RateLimited, StoreUnavailable, TemporarilyUnavailable
+from gateway.login.metrics import ScanMetrics
 from gateway.login.scan_ticket import EXPIRED, SEQ, Ticket, TicketEvent, ticket_channel
 from gateway.metrics import Metrics
 from gateway.store import Store
@@ -116,7 +117,7 @@ class WaiterHub:
     ) -> None:
         self._store = store
         self._clock = clock
-        self._metrics = metrics
+        self._metrics = metrics.of(ScanMetrics)
         self._load = load
         self._on_expire = on_expire
         self._max = max(1, max_waiters)
@@ -186,7 +187,7 @@ class WaiterHub:
             raise StoreUnavailable("waiting on the ticket failed; try again")
         channel.waiters.add(waiter)
         waiter._channel = channel
-        self._metrics.scan_waiters.labels(waiter.transport).inc()
+        self._metrics.waiters.labels(waiter.transport).inc()
         # The snapshot: whatever is current once the subscription is live (fresh expires_in).
         waiter._push(channel.current)
 
@@ -195,7 +196,7 @@ class WaiterHub:
         if channel is None:
             return
         channel.waiters.discard(waiter)
-        self._metrics.scan_waiters.labels(waiter.transport).dec()
+        self._metrics.waiters.labels(waiter.transport).dec()
         task = self._maybe_drop(channel)
         if task is not None:  # wait until the subscription is released (without raising
             await asyncio.wait({task})  # the reader's CancelledError as if it were ours)

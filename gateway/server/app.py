@@ -22,7 +22,7 @@ from gateway.login.miniprogram import MiniProgramLogin
 from gateway.login.oauth import OAuthFlows
 from gateway.login.scan import ScanLogin
 from gateway.metrics import Metrics
-from gateway.server import health
+from gateway.server import health, telemetry
 from gateway.server import login as login_routes
 from gateway.server import metrics as metrics_routes
 from gateway.server import tokens as token_routes
@@ -88,7 +88,8 @@ def create_app(
     )
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
-    app[METRICS] = metrics or Metrics()
+    app[METRICS] = metrics = metrics or Metrics()
+    telemetry.create_families(metrics)  # every family is on /metrics from the first scrape
     app[READINESS] = Readiness()
     app.cleanup_ctx.extend(
         [_store_ctx, _tokens_ctx, _users_ctx, _wechat_ctx, _login_ctx, _scan_ctx, _proxy_ctx]
@@ -119,8 +120,8 @@ def _mount_dev_tools(app: web.Application) -> None:
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    errors = app[METRICS].store_errors
-    store = create_store(app[CONFIG].store, app[CLOCK], lambda op: errors.labels(op).inc())
+    on_error = app[METRICS].of(StoreMetrics).count_error
+    store = create_store(app[CONFIG].store, app[CLOCK], on_error)
     app[STORE] = store
     app[READINESS].add("store", store.ping)
     try:
@@ -173,9 +174,12 @@ async def _wechat_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _login_ctx(app: web.Application) -> AsyncIterator[None]:
     config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
     sessions = SessionIssuer(app[USERS], app[TOKENS], metrics)
-    app[OAUTH] = OAuthFlows(config, store, app[WECHAT], sessions, metrics, app[CLOCK])
+    app[OAUTH] = oauth = OAuthFlows(config, store, app[WECHAT], sessions, metrics, app[CLOCK])
     app[MINIPROGRAM] = MiniProgramLogin(config, store, app[WECHAT], sessions, metrics)
-    yield
+    try:
+        yield
+    finally:
+        await oauth.close()
 
 
 async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -25,6 +25,7 @@ from gateway.clock import Clock
 from gateway.metrics import Metrics
 from gateway.tokens.jws import b64url_encode, sign
 from gateway.tokens.keys import KeyRing
+from gateway.tokens.metrics import TokenMetrics
 
 __all__ = ["CLIENT_ID", "AccessTokenIssuer", "IssuedToken", "new_id"]
 
@@ -72,7 +73,7 @@ class AccessTokenIssuer:
         self._ttl = access_ttl
         self._scope = scope
         self._clock = clock
-        self._issued = metrics.tokens_issued.labels(kind="access") if metrics else None
+        self._issued = metrics.of(TokenMetrics).issued.labels(kind="access") if metrics else None
 
     def issue(
         self,

@@ -33,6 +33,7 @@ from gateway.clock import Clock
 from gateway.metrics import Metrics
 from gateway.tokens.jws import Algorithm
 from gateway.tokens.keyfiles import KeyFile, KeyRingError, load_key_files
+from gateway.tokens.metrics import TokenMetrics
 
 __all__ = ["KeyRing", "KeyState", "RingKey", "derive_states"]
 
@@ -98,7 +99,7 @@ class KeyRing:
         self._access_ttl = access_ttl
         self._leeway = leeway
         self._clock = clock
-        self._metrics = metrics
+        self._metrics = metrics.of(TokenMetrics) if metrics else None
         self._strict = strict_permissions
         self._reload_interval = reload_interval
         self._cache: _Cache = {}

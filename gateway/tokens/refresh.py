@@ -39,6 +39,7 @@ from gateway.sealed import SealError, open_with_secret, seal_with_secret
 from gateway.store import Store
 from gateway.tokens.issuer import AccessTokenIssuer, new_id
 from gateway.tokens.jws import is_b64url
+from gateway.tokens.metrics import TokenMetrics
 from gateway.tokens.revocation import RevocationList
 from gateway.tokens.session import Session, TokenPair, refresh_key, session_key
 
@@ -70,7 +71,7 @@ class RefreshTokens:
         self._issuer = issuer
         self._revocations = revocations
         self._clock = clock
-        self._metrics = metrics
+        self._metrics = metrics.of(TokenMetrics)
         self._ttl = refresh_ttl
         self._sliding = sliding
         self._grace = grace
@@ -122,7 +123,7 @@ class RefreshTokens:
             scope=session.scope or None,
             not_after=session.expires_at,
         )
-        self._metrics.tokens_issued.labels(kind="refresh").inc()
+        self._metrics.issued.labels(kind="refresh").inc()
         pair = TokenPair(
             access_token=access.token,
             expires_in=access.exp - access.iat,

@@ -38,6 +38,7 @@ from gateway.tokens.claims import (
 from gateway.tokens.jws import ACCESS_TOKEN_TYPE, b64url_decode, verify
 from gateway.tokens.keyfiles import KeyFile
 from gateway.tokens.keys import KeyRing
+from gateway.tokens.metrics import TokenMetrics
 
 __all__ = ["REASONS", "RevokedSets", "Verifier"]
 
@@ -103,8 +104,8 @@ class Verifier:
         self._cache_size = cache_size
         self._clock = clock
         self._cache: OrderedDict[str, AccessClaims] = OrderedDict()
-        self._metrics = metrics
-        self._ok = metrics.token_verifications.labels(result="ok") if metrics else None
+        self._metrics = metrics.of(TokenMetrics) if metrics else None
+        self._ok = self._metrics.verifications.labels(result="ok") if self._metrics else None
         ring.on_drop(self.clear_cache)
 
     def verify(self, token: str, *, audience: str | None = None) -> AccessClaims:
@@ -116,7 +117,7 @@ class Verifier:
             claims = self._verify(token, audience or self._audience)
         except TokenRejected as exc:
             if self._metrics is not None:
-                self._metrics.token_verifications.labels(result=exc.reason).inc()
+                self._metrics.verifications.labels(result=exc.reason).inc()
             raise
         if self._ok is not None:
             self._ok.inc()

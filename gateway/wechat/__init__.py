@@ -1,18 +1,21 @@
 """Everything that knows WeChat URLs, parameters and errcodes (reference: wechat-api.md).
 
-``protocol`` (pure builders and parsers), ``browser`` (the URLs and script a browser is sent
-to), ``models`` (typed results), ``errors`` (WeChatError, UpstreamError and their mapping onto
-the gateway's errors), ``crypto`` (open-data signatures and decryption), ``client``
-(``WeChatClient``: I/O, retries, the server access_token cache). This module is the package's
-face: code outside ``gateway.wechat`` imports from here.
+``protocol`` (pure builders and parsers), ``browser`` (browser-facing URLs, wxLogin.js, WeChat's
+User-Agent), ``models`` (typed results), ``errors`` (WeChatError, UpstreamError, their mapping
+onto the gateway's errors, bounded errcode labels), ``crypto`` (open-data signatures and
+decryption), ``client`` (``WeChatClient``: I/O, retries, the server access_token cache),
+``metrics`` (the ``wxgate_wechat_*`` families). This module is the package's face: code outside
+``gateway.wechat`` imports from here.
 """
 
 from gateway.wechat.browser import (
     WXLOGIN_SCRIPT_PATH,
     WXLOGIN_SCRIPT_URL,
     authorize_url,
+    in_wechat_browser,
     qrconnect_url,
     widget_params,
+    wxlogin_script_url,
 )
 from gateway.wechat.client import WeChatClient
 from gateway.wechat.crypto import (
@@ -23,25 +26,37 @@ from gateway.wechat.crypto import (
     encrypt_open_data,
     raw_data_signature,
 )
-from gateway.wechat.errors import LoginRequired, UpstreamError, WeChatError, wechat_cause
+from gateway.wechat.errors import (
+    KNOWN_WECHAT_ERRCODES,
+    LoginRequired,
+    UpstreamError,
+    WeChatError,
+    errcode_label,
+    wechat_cause,
+)
 from gateway.wechat.models import Code2Session, OAuthToken, PhoneInfo, ServerToken, UserInfo
 from gateway.wechat.protocol import image_mime
 
 __all__ = [
     # services
     "WeChatClient",
-    # browser URLs and the login script
+    # browser URLs, the login script, WeChat's browser
     "WXLOGIN_SCRIPT_PATH",
     "WXLOGIN_SCRIPT_URL",
     "authorize_url",
+    "in_wechat_browser",
     "qrconnect_url",
     "widget_params",
+    "wxlogin_script_url",
     # open data (mini-program signatures and decryption; the simulator signs and encrypts)
     "check_raw_signature",
     "checksession_signature",
     "decrypt_open_data",
     "encrypt_open_data",
     "raw_data_signature",
+    # errcode labels for metrics (reference §3)
+    "KNOWN_WECHAT_ERRCODES",
+    "errcode_label",
     # values
     "Code2Session",
     "OAuthToken",

@@ -1,6 +1,8 @@
-"""Browser-facing WeChat URLs: QR login, official-account authorization, wxLogin.js options.
+"""Browser-facing WeChat facts: QR login, official-account authorization, wxLogin.js options,
+the wxLogin.js script's URL and how WeChat's built-in browser identifies itself.
 
-Pure functions (reference §2.1-§2.3); re-exported by ``gateway.wechat.protocol``.
+Pure functions (reference §2.1-§2.3); the URL builders are re-exported by
+``gateway.wechat.protocol``, everything by ``gateway.wechat``.
 """
 
 from __future__ import annotations
@@ -10,17 +12,23 @@ from typing import Literal
 from urllib.parse import quote, urlencode
 
 __all__ = [
+    "WECHAT_UA_TOKEN",
     "WXLOGIN_SCRIPT_PATH",
     "WXLOGIN_SCRIPT_URL",
     "authorize_url",
     "check_state",
+    "in_wechat_browser",
     "qrconnect_url",
     "widget_params",
+    "wxlogin_script_url",
 ]
 
 # reference §2.2; the simulator serves a stand-in at the same path under its own base.
 WXLOGIN_SCRIPT_PATH = "/connect/zh_CN/htmledition/js/wxLogin.js"
 WXLOGIN_SCRIPT_URL = "https://res.wx.qq.com" + WXLOGIN_SCRIPT_PATH
+
+# WeChat's built-in browser names itself in its User-Agent ("... MicroMessenger/8.0.49 ...").
+WECHAT_UA_TOKEN = "MicroMessenger"
 
 _STATE_RE = re.compile(r"[A-Za-z0-9]{1,128}")  # §2.3, §6.8
 
@@ -30,6 +38,18 @@ def check_state(state: str) -> str:
     if not _STATE_RE.fullmatch(state):
         raise ValueError("state must be 1-128 characters [A-Za-z0-9]")
     return state
+
+
+def in_wechat_browser(user_agent: str) -> bool:
+    """True when ``user_agent`` is WeChat's built-in browser (``MicroMessenger``, any case):
+    there official-account authorization (§2.3) works, the website QR (§2.1) does not."""
+    return WECHAT_UA_TOKEN.lower() in user_agent.lower()
+
+
+def wxlogin_script_url(open_base: str, *, simulated: bool) -> str:
+    """Where pages load wxLogin.js from (reference §2.2): WeChat's own script, or with
+    ``simulated`` the simulator's stand-in at the same path under ``open_base``."""
+    return f"{open_base}{WXLOGIN_SCRIPT_PATH}" if simulated else WXLOGIN_SCRIPT_URL
 
 
 def _query(params: list[tuple[str, str]]) -> str:

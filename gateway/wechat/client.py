@@ -23,10 +23,17 @@ import aiohttp
 from gateway.clock import Clock
 from gateway.config import WeChatAppConfig, WeChatConfig
 from gateway.errors import GatewayError, ServerError
-from gateway.metrics import Metrics, errcode_label
+from gateway.metrics import Metrics
 from gateway.store import Store
 from gateway.wechat import protocol as p
-from gateway.wechat.errors import TOKEN_ERRCODES, UpstreamError, WeChatError, classify
+from gateway.wechat.errors import (
+    TOKEN_ERRCODES,
+    UpstreamError,
+    WeChatError,
+    classify,
+    errcode_label,
+)
+from gateway.wechat.metrics import WeChatMetrics
 from gateway.wechat.models import Code2Session, OAuthToken, PhoneInfo, ServerToken, UserInfo
 from gateway.wechat.server_token import ServerTokenCache
 from gateway.wechat.transport import Transport
@@ -52,7 +59,7 @@ class WeChatClient:
         backoff: float = 0.1,
     ) -> None:
         self._config = config
-        self._metrics = metrics
+        self._metrics = metrics.of(WeChatMetrics)
         self._transport = Transport(session, config, metrics, clock, backoff=backoff)
         fetch_budget = config.timeout * (config.max_retries + 1) + 2 * config.max_retries
         self._tokens = ServerTokenCache(
@@ -264,7 +271,7 @@ class WeChatClient:
     def _alert(self, app: str, exc: WeChatError | UpstreamError) -> None:
         errcode = exc.errcode if isinstance(exc, WeChatError) else None
         rid = exc.rid if isinstance(exc, WeChatError) else None
-        self._metrics.wechat_config_errors.labels(app=app, errcode=errcode_label(errcode)).inc()
+        self._metrics.config_errors.labels(app=app, errcode=errcode_label(errcode)).inc()
         log.error(
             "wechat configuration or quota error app=%s api=%s errcode=%s rid=%s",
             app, exc.api, errcode, rid or "-",

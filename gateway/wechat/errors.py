@@ -8,6 +8,8 @@ Two exception types leave the protocol and transport layers:
 
 ``classify`` turns either into the ``GatewayError`` the client raises (reference §3 and §6.1-6.4),
 plus whether SREs must be alerted (an error log line and ``wxgate_wechat_config_errors_total``).
+``errcode_label`` bounds an errcode to a metric label value: the errcodes of reference §3
+(``KNOWN_WECHAT_ERRCODES``), ``"0"``, ``"none"`` or ``"other"``.
 Neither exception's ``str``/``repr`` contains a request parameter: only the API name, errcode,
 WeChat's own ``errmsg`` and its ``rid``.
 """
@@ -31,6 +33,7 @@ __all__ = [
     "ALERT_UNAVAILABLE_ERRCODES",
     "CONFIG_ERRCODES",
     "INVALID_CODE_ERRCODES",
+    "KNOWN_WECHAT_ERRCODES",
     "REAUTH_ERRCODES",
     "RETRYABLE_ERRCODES",
     "TOKEN_ERRCODES",
@@ -39,6 +42,7 @@ __all__ = [
     "UpstreamError",
     "WeChatError",
     "classify",
+    "errcode_label",
     "wechat_cause",
 ]
 
@@ -60,6 +64,25 @@ _BUG_ERRCODES = frozenset(
     {40002, 40097, 40129, 40169, 41001, 41002, 41004, 43001, 43002, 43003, 44002, 47001}
 )
 _CODE_MESSAGE = "login code invalid or already used; start again"
+# Every errcode of reference §3 (the sets above and the single codes ``classify`` names).
+KNOWN_WECHAT_ERRCODES = frozenset(
+    {
+        -1, 40001, 40002, 40003, 40013, 40014, 40029, 40030, 40097, 40125, 40129, 40163,
+        40164, 40169, 40226, 40243, 41001, 41002, 41004, 41008, 41030, 42001, 42002, 42003,
+        42007, 43001, 43002, 43003, 44002, 45009, 45011, 47001, 48001, 48004, 48017, 50001,
+        50002, 87009, 89501, 89503, 89506, 89507,
+    }
+)  # fmt: skip
+
+
+def errcode_label(errcode: int | None) -> str:
+    """A bounded metric label value for a WeChat errcode: the errcode itself when it is 0 or
+    known (``KNOWN_WECHAT_ERRCODES``), ``"none"`` without one, else ``"other"``."""
+    if errcode is None:
+        return "none"
+    if errcode == 0 or errcode in KNOWN_WECHAT_ERRCODES:
+        return str(errcode)
+    return "other"
 
 
 class WeChatError(Exception):

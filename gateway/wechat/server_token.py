@@ -5,7 +5,8 @@ single-flight lock across instances. How:
 
 - Store key ``wechat:token:<appid>`` holds ``{"t": token, "exp": epoch, "ref": epoch}`` with a
   TTL of ``expires_in``; ``ref`` is when to refresh (``exp - 300``).
-- In one process, concurrent callers share one ``asyncio.Task`` per appid (local coalescing).
+- In one process, concurrent callers share one refresh per appid (a ``SingleFlight``: its own
+  task, which a caller that goes away does not cancel).
 - Across processes the task first takes ``wechat:token-lock:<appid>`` with
   ``set(only_if_absent=True)`` and a TTL longer than a fetch with all its retries. Losers
   subscribe to ``wechat:token:<appid>`` and re-read the Store on each message (``ok``/``error``)
@@ -34,7 +35,9 @@ from functools import partial
 from gateway.clock import Clock
 from gateway.errors import StoreUnavailable, TemporarilyUnavailable
 from gateway.metrics import Metrics
+from gateway.singleflight import SingleFlight
 from gateway.store import Store
+from gateway.wechat.metrics import WeChatMetrics
 from gateway.wechat.models import ServerToken
 
 __all__ = ["REFRESH_MARGIN", "ServerTokenCache"]
@@ -68,12 +71,12 @@ class ServerTokenCache:
         self._store = store
         self._fetch = fetch
         self._clock = clock
-        self._metrics = metrics
+        self._metrics = metrics.of(WeChatMetrics)
         self._lock_ttl = lock_ttl
         self._wait_timeout = wait_timeout
         self._poll = poll_interval
         self._min_validity = min_validity
-        self._inflight: dict[str, asyncio.Task[str]] = {}
+        self._flights: SingleFlight[str, str] = SingleFlight(name="wechat-token")
 
     async def get(self, app: str, appid: str) -> str:
         """A usable token for ``appid``, refreshing it (once, everywhere) when due."""
@@ -81,10 +84,11 @@ class ServerTokenCache:
         now = self._clock.time()
         if entry is not None and now < entry.refresh_at:
             return entry.token
-        task = self._refresh_task(app, appid)
+        refresh = partial(self._refresh, app, appid)
         if entry is not None and now < entry.expires_at - self._min_validity:
-            return entry.token  # still valid for a while; the refresh runs in the background
-        return await asyncio.shield(task)
+            self._flights.start(appid, refresh)  # runs in the background
+            return entry.token  # still valid for a while
+        return await self._flights.run(appid, refresh)
 
     async def invalidate(self, appid: str, token: str) -> None:
         """Forget ``token`` after WeChat rejected it, unless a newer one is already cached."""
@@ -94,27 +98,17 @@ class ServerTokenCache:
 
     async def close(self) -> None:
         """Cancel background refreshes (call on shutdown)."""
-        tasks = list(self._inflight.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _refresh_task(self, app: str, appid: str) -> asyncio.Task[str]:
-        task = self._inflight.get(appid)
-        if task is None:
-            task = asyncio.create_task(self._refresh(app, appid), name=f"wechat-token:{app}")
-            self._inflight[appid] = task
-            task.add_done_callback(partial(self._done, appid))
-        return task
-
-    def _done(self, appid: str, task: asyncio.Task[str]) -> None:
-        if self._inflight.get(appid) is task:
-            del self._inflight[appid]
-        if not task.cancelled() and task.exception() is not None:
-            # Retrieved here so a background refresh nobody awaited never goes unreported.
-            log.warning("wechat access token refresh failed appid=%s", appid)
+        await self._flights.close()
 
     async def _refresh(self, app: str, appid: str) -> str:
+        try:
+            return await self._refresh_once_everywhere(app, appid)
+        except Exception:
+            # Logged here: a background refresh may have no caller to report it.
+            log.warning("wechat access token refresh failed appid=%s", appid)
+            raise
+
+    async def _refresh_once_everywhere(self, app: str, appid: str) -> str:
         deadline = asyncio.get_running_loop().time() + self._wait_timeout
         owner = secrets.token_hex(8)
         while True:
@@ -134,12 +128,12 @@ class ServerTokenCache:
         try:
             fresh = await self._fetch(app)
         except Exception:
-            self._metrics.wechat_token_refreshes.labels(app=app, result="error").inc()
+            self._metrics.token_refreshes.labels(app=app, result="error").inc()
             await self._store.publish(_key(appid), "error")
             raise
         await self._write(appid, fresh)
         await self._store.publish(_key(appid), "ok")
-        self._metrics.wechat_token_refreshes.labels(app=app, result="ok").inc()
+        self._metrics.token_refreshes.labels(app=app, result="ok").inc()
         log.info("wechat access token refreshed app=%s expires_in=%d", app, fresh.expires_in)
         return fresh.access_token
 

@@ -28,8 +28,9 @@ from yarl import URL
 
 from gateway.clock import Clock
 from gateway.config import WECHAT_API_BASE, WECHAT_API_FAILOVER_BASE, WeChatConfig
-from gateway.metrics import Metrics, errcode_label
-from gateway.wechat.errors import RETRYABLE_ERRCODES, UpstreamError, WeChatError
+from gateway.metrics import Metrics
+from gateway.wechat.errors import RETRYABLE_ERRCODES, UpstreamError, WeChatError, errcode_label
+from gateway.wechat.metrics import WeChatMetrics
 from gateway.wechat.protocol import ApiRequest, parse_image_response, parse_response
 
 __all__ = ["Transport", "failover_enabled"]
@@ -71,7 +72,7 @@ class Transport:
     ) -> None:
         self._session = session
         self._config = config
-        self._metrics = metrics
+        self._metrics = metrics.of(WeChatMetrics)
         self._clock = clock
         self._backoff = backoff
         self._sleep = sleep
@@ -100,7 +101,7 @@ class Transport:
             elapsed = max(0.0, self._clock.monotonic() - started)
             histogram = self._durations.get(request.api)
             if histogram is None:
-                histogram = self._metrics.wechat_duration.labels(api=request.api)
+                histogram = self._metrics.duration.labels(api=request.api)
                 self._durations[request.api] = histogram
             histogram.observe(elapsed)
 
@@ -184,7 +185,7 @@ class Transport:
         key = (request.api, outcome, errcode_label(errcode))
         counter = self._counters.get(key)
         if counter is None:
-            counter = self._metrics.wechat_requests.labels(*key)
+            counter = self._metrics.requests.labels(*key)
             self._counters[key] = counter
         counter.inc()
 

@@ -3,8 +3,9 @@
 Dockerfile, compose.yaml, kubernetes/, prometheus/ and grafana/: every file parses; the configs
 they carry load with ``gateway.config.load_config``; ports, probe paths, secret files, images and
 commands agree with each other and with the gateway; every PromQL expression names only metric
-samples and labels that ``gateway.metrics.Metrics`` exports; promtool checks and unit-tests the
-rules and parses every dashboard query.
+samples and labels the gateway exports (``gateway.metrics.Metrics`` with every package's family
+set, ``gateway.server.telemetry.create_families``); promtool checks and unit-tests the rules and
+parses every dashboard query.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from gateway import __version__
 from gateway.config import Config, load_config
 from gateway.metrics import Metrics
+from gateway.server.telemetry import create_families
 from gateway.tokens.keyfiles import KeyRingError, generate_private_key, load_key_files
 from gateway.tokens.keyfiles import write_key_file as write_signing_key
 
@@ -554,7 +556,8 @@ def test_images_and_commands_are_consistent() -> None:
 @cache
 def _collected() -> tuple[dict[str, set[str]], dict[str, str]]:
     metrics = Metrics()
-    for family in vars(metrics).values():
+    holders = (metrics, *create_families(metrics))  # every package's families, as the app's
+    for family in (f for holder in holders for f in vars(holder).values()):
         if isinstance(family, MetricWrapperBase):
             names = family._labelnames  # touch one child so labelled families emit samples
             if names:
@@ -609,7 +612,7 @@ def check_promql(expr: str, recorded: dict[str, set[str]], where: str) -> set[st
     assert not re.search(r"\)\s*(by|without)\s*\(", expr), f"{where}: write `sum by (...) (...)`"
     used = set(_METRIC.findall(expr))
     for name in used:
-        assert name in samples, f"{where}: {name} is not exported by gateway/metrics.py"
+        assert name in samples, f"{where}: {name} is not exported by the gateway"
     for name in _RECORDED.findall(expr):
         assert name in recorded, f"{where}: {name} is not a recording rule"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,16 @@ async def test_metrics_are_prometheus_text_with_route_templates(client: TestClie
     assert "wxgate_build_info" in families
     assert "wxgate_http_requests_in_flight" in families
     assert "wxgate_http_request_duration_seconds" in families
+
+
+async def test_every_family_of_the_readme_is_on_metrics(client: TestClient) -> None:
+    """Every package's families are created with the app: all are scraped from the start."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    listed = {name.removesuffix("_total") for name in re.findall(r"`(wxgate_\w+)`", table)}
+    text = await (await client.get("/metrics")).text()
+    scraped = {f.name for f in text_string_to_metric_families(text)}
+    assert len(listed) == 24 and listed <= scraped, sorted(listed - scraped)
 
 
 async def test_metric_labels_stay_bounded(client: TestClient) -> None:

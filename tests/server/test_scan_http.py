@@ -104,6 +104,24 @@ async def test_images_are_rendered_once_and_cached(gw: Gateway) -> None:
         assert r.status == 404 and (await r.json())["error"] == "not_found"
 
 
+async def test_concurrent_image_requests_share_one_wechat_call(gw: Gateway) -> None:
+    pc = gw.client()
+    t = (await gw.create(pc))["ticket"]
+    async with pc.delete("/_sim/wechat/sim/calls") as r:
+        assert r.status == 200
+
+    async def fetch() -> bytes:
+        async with pc.get(f"/auth/qr/{t}/wxacode.png") as r:
+            assert r.status == 200, await r.text()
+            return await r.read()
+
+    images = await asyncio.gather(*(fetch() for _ in range(10)))
+    assert len(set(images)) == 1
+    async with pc.get("/_sim/wechat/sim/calls") as r:
+        calls = (await r.json())["calls"]
+    assert calls.get("wxa/getwxacodeunlimit") == 1
+
+
 # -- the mini-program phone ---------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from gateway.store.memory import MemoryStore
 from gateway.tokens import TokenRejected, admin
 from gateway.tokens.keyfiles import KeyRingError, load_key_files, write_key_file
 from gateway.tokens.keys import KeyRing, derive_states
+from gateway.tokens.metrics import TokenMetrics
 from tests.tokens.conftest import OpenService, make_config
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
@@ -187,7 +188,7 @@ async def test_reload_picks_up_keys_written_by_another_process(
                 break
             await asyncio.sleep(0.02)
         assert ring.active is not None and ring.active.kid == row.kid
-        assert metrics.signing_keys.labels(state="active")._value.get() == 1
+        assert metrics.of(TokenMetrics).signing_keys.labels(state="active")._value.get() == 1
     finally:
         await ring.close()
 

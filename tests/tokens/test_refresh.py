@@ -16,6 +16,7 @@ from gateway.sealed import SealError, open_with_secret, seal_with_secret
 from gateway.store import Store
 from gateway.store.memory import MemoryStore
 from gateway.tokens import TokenRejected
+from gateway.tokens.metrics import TokenMetrics
 from gateway.tokens.service import TokenService
 from tests.tokens.conftest import Backend, OpenService, make_config
 
@@ -76,9 +77,10 @@ async def test_reuse_after_grace_revokes_the_family(
     clock.advance(11)  # past refresh_reuse_grace (10 s)
     with pytest.raises(InvalidGrant):
         await service.refresh(first.refresh_token)  # the stolen old token comes back
-    assert metrics.refresh_reuse._value.get() == 1
-    assert metrics.tokens_issued.labels(kind="refresh")._value.get() == 3
-    assert metrics.tokens_issued.labels(kind="access")._value.get() == 3
+    families = metrics.of(TokenMetrics)
+    assert families.refresh_reuse._value.get() == 1
+    assert families.issued.labels(kind="refresh")._value.get() == 3
+    assert families.issued.labels(kind="access")._value.get() == 3
     assert "reuse detected" in caplog.text and first.refresh_token not in caplog.text
     with pytest.raises(InvalidGrant):
         await service.refresh(second.refresh_token)  # the legitimate holder is out too
@@ -105,7 +107,7 @@ async def test_two_tabs_racing_with_one_token_stay_logged_in(
         *(svc.refresh(pair.refresh_token) for _ in range(10) for svc in (a, b))
     )
     assert len({(r.access_token, r.refresh_token) for r in results}) == 1
-    assert metrics.refresh_reuse._value.get() == 0
+    assert metrics.of(TokenMetrics).refresh_reuse._value.get() == 0
     winner = results[0]
     assert a.verify(winner.access_token).sid == pair.sid
     assert b.verify(pair.access_token).sid == pair.sid

@@ -14,6 +14,8 @@ from gateway.errors import (
     ServerError,
     TemporarilyUnavailable,
 )
+from gateway.wechat import KNOWN_WECHAT_ERRCODES, errcode_label
+from gateway.wechat import errors as e
 from gateway.wechat.errors import LoginRequired, UpstreamError, WeChatError, classify
 
 
@@ -80,3 +82,18 @@ def test_token_errcodes_depend_on_context(errcode: int) -> None:
 def test_login_required_is_invalid_grant_with_401() -> None:
     error = LoginRequired()
     assert error.error == "invalid_grant" and error.status == 401
+
+
+def test_errcode_labels_are_bounded() -> None:
+    assert errcode_label(None) == "none"
+    assert errcode_label(0) == "0"
+    assert errcode_label(40029) == "40029" and errcode_label(-1) == "-1"
+    assert errcode_label(12345) == "other"
+
+
+def test_every_classified_errcode_is_known() -> None:
+    """The label bound and the mapping name the same §3 errcodes."""
+    named = {45011, 40226, 50001, 50002, 40003, 41008}  # the single codes classify() names
+    sets = (e.RETRYABLE_ERRCODES, e.INVALID_CODE_ERRCODES, e.TOKEN_ERRCODES, e.REAUTH_ERRCODES,
+            e.CONFIG_ERRCODES, e.ALERT_UNAVAILABLE_ERRCODES, e._BUG_ERRCODES)  # fmt: skip
+    assert frozenset(named).union(*sets) == KNOWN_WECHAT_ERRCODES

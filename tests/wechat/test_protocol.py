@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from gateway.wechat import in_wechat_browser, wxlogin_script_url
 from gateway.wechat import protocol as p
 from gateway.wechat.errors import UpstreamError, WeChatError
 from gateway.wechat.models import Code2Session, OAuthToken, PhoneInfo, ServerToken, UserInfo
@@ -178,6 +179,24 @@ def test_widget_params_preencode_redirect_uri() -> None:
     assert params["scope"] == "snsapi_login" and params["self_redirect"] is False
     assert params["stylelite"] == 1 and params["fast_login"] == 0
     assert p.WXLOGIN_SCRIPT_URL.endswith(p.WXLOGIN_SCRIPT_PATH)
+
+
+def test_wxlogin_script_url_is_wechats_unless_simulated() -> None:
+    assert wxlogin_script_url("http://sim", simulated=False) == p.WXLOGIN_SCRIPT_URL
+    assert wxlogin_script_url("http://sim", simulated=True) == "http://sim" + p.WXLOGIN_SCRIPT_PATH
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "inside"),
+    [
+        ("Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger/8.0.49 NetType/WIFI", True),
+        ("Mozilla/5.0 (Linux; Android 14) micromessenger/8.0.47", True),
+        ("Mozilla/5.0 (X11; Linux x86_64) Chrome/120", False),
+        ("", False),
+    ],
+)
+def test_wechat_browser_by_user_agent(user_agent: str, inside: bool) -> None:
+    assert in_wechat_browser(user_agent) is inside
 
 
 # ------------------------------------------------------------------ server requests

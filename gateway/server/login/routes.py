@@ -23,7 +23,7 @@ from gateway.server import pages
 from gateway.server.access import BEARER_API, authenticated, set_session
 from gateway.server.common import NO_STORE, client_ip, read_json, redirect
 from gateway.server.keys import CONFIG, MINIPROGRAM, OAUTH
-from gateway.wechat.protocol import WXLOGIN_SCRIPT_PATH, WXLOGIN_SCRIPT_URL
+from gateway.wechat import in_wechat_browser, wxlogin_script_url
 
 __all__ = ["BINDING_COOKIE", "setup_routes"]
 
@@ -54,8 +54,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         force_popup=request.query.get("force_popup") == "1",
     )
     if start.widget is not None:
-        base = config.wechat.open_base if config.dev else ""
-        script = f"{base}{WXLOGIN_SCRIPT_PATH}" if config.dev else WXLOGIN_SCRIPT_URL
+        script = wxlogin_script_url(config.wechat.open_base, simulated=config.dev)
         response: web.StreamResponse = pages.embed_page(
             request, script, config.wechat.open_base, start.widget
         )
@@ -90,7 +89,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
 
 async def pick_flow(request: web.Request) -> web.StreamResponse:
     """Flow B inside WeChat's browser (User-Agent ``MicroMessenger``), else flow A."""
-    in_wechat = "micromessenger" in request.headers.get("User-Agent", "").lower()
+    in_wechat = in_wechat_browser(request.headers.get("User-Agent", ""))
     target = request.rel_url.with_path(f"/auth/wechat/{'mp' if in_wechat else 'web'}/login")
     return redirect(str(target))
 

@@ -8,9 +8,10 @@ sane bounds. ``GET /auth/qr/{ticket}/wxacode.png`` is the mini-program code from
 env_version from the mini-program app's config, ``check_path`` false outside ``release``);
 JPEG or PNG as WeChat sends it (Content-Type by magic bytes).
 
-Each image is made once per ticket (single-flight: concurrent requests share one render or one
-WeChat call; QR rendering runs in a worker thread, it is pure Python) and kept in a bounded
-in-process LRU for the ticket's life. Responses are ``Cache-Control: private`` with a max-age
+Each image is made once per ticket (``SingleFlight``: concurrent requests share one render or
+one WeChat call, and a client that goes away does not cancel it for the others; QR rendering
+runs in a worker thread, it is pure Python) and remembered in a bounded in-process LRU for the
+ticket's life. Responses are ``Cache-Control: private`` with a max-age
 no longer than the ticket has left. A ticket that is no longer live has no image (404).
 """
 
@@ -18,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 
 import qrcode
 import qrcode.image.pure
@@ -30,6 +29,7 @@ from gateway.config import Config, WeChatAppConfig
 from gateway.errors import NotFound
 from gateway.login.scan_ticket import LIVE_STATES
 from gateway.server.keys import CLOCK, CONFIG, SCAN, WECHAT
+from gateway.singleflight import SingleFlight
 from gateway.wechat.protocol import image_mime
 
 __all__ = ["ImageCache", "miniprogram_app", "render_qr", "setup_routes"]
@@ -56,49 +56,8 @@ def render_qr(content: str, kind: str, box_size: int, border: int) -> Image:
     return buffer.getvalue(), "image/png" if kind == "png" else "image/svg+xml"
 
 
-class ImageCache:
-    """A bounded LRU of images with expiry, plus single-flight production per key."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[str, tuple[float, Image]] = OrderedDict()
-        self._inflight: dict[str, asyncio.Task[Image]] = {}
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    async def get(
-        self, key: str, now: float, expires_at: float, make: Callable[[], Awaitable[Image]]
-    ) -> Image:
-        """The cached image, or ``make()``'s, kept until ``expires_at`` (clock seconds)."""
-        item = self._items.get(key)
-        if item is not None and item[0] > now:
-            self._items.move_to_end(key)
-            return item[1]
-        task = self._inflight.get(key)
-        if task is None:
-            # A task of its own: a client that goes away does not cancel the others' image.
-            task = asyncio.get_running_loop().create_task(self._make(key, expires_at, make))
-            task.add_done_callback(_retrieve)
-            self._inflight[key] = task
-        return await asyncio.shield(task)
-
-    async def _make(
-        self, key: str, expires_at: float, make: Callable[[], Awaitable[Image]]
-    ) -> Image:
-        try:
-            image = await make()
-        finally:
-            del self._inflight[key]
-        self._items[key] = (expires_at, image)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
-        return image
-
-
-def _retrieve(task: asyncio.Task[Image]) -> None:
-    if not task.cancelled():
-        task.exception()  # the requests that shared it saw it; never "never retrieved"
+ImageCache = SingleFlight[str, Image]
+"""Images by key, made once (single flight) and remembered until their ticket expires."""
 
 
 def miniprogram_app(config: Config) -> tuple[str, WeChatAppConfig] | None:
@@ -121,6 +80,11 @@ async def _live_ticket_expiry(request: web.Request) -> tuple[str, float]:
     return ticket.id, ticket.expires_at
 
 
+def _left(request: web.Request, expires_at: float) -> float:
+    """Seconds until ``expires_at`` (the ticket's expiry, wall clock): how long to keep it."""
+    return expires_at - request.app[CLOCK].time()
+
+
 def _image_response(request: web.Request, image: Image, expires_at: float) -> web.Response:
     left = max(0, int(expires_at - request.app[CLOCK].time()))
     headers = {"Cache-Control": f"private, max-age={left}", "X-Content-Type-Options": "nosniff"}
@@ -137,8 +101,8 @@ async def qr_image(request: web.Request) -> web.Response:
         box, border = config.scan.qr_box_size, config.scan.qr_border
         return await asyncio.to_thread(render_qr, content, kind, box, border)
 
-    now = request.app[CLOCK].time()
-    image = await _caches(request.app)["qr"].get(f"{ticket_id}.{kind}", now, expires_at, make)
+    cache = _caches(request.app)["qr"]
+    image = await cache.run(f"{ticket_id}.{kind}", make, remember=_left(request, expires_at))
     return _image_response(request, image, expires_at)
 
 
@@ -153,13 +117,23 @@ async def wxacode(request: web.Request) -> web.Response:
         body = await request.app[WECHAT].get_wxacode_unlimit(app_name, ticket_id)
         return body, image_mime(body) or "image/jpeg"
 
-    now = request.app[CLOCK].time()
-    image = await _caches(request.app)["wxacode"].get(ticket_id, now, expires_at, make)
+    cache = _caches(request.app)["wxacode"]
+    image = await cache.run(ticket_id, make, remember=_left(request, expires_at))
     return _image_response(request, image, expires_at)
 
 
+async def _close_caches(app: web.Application) -> None:
+    for cache in _caches(app).values():
+        await cache.close()
+
+
 def setup_routes(app: web.Application) -> None:
-    app[IMAGE_CACHES] = {"qr": ImageCache(QR_CACHE_SIZE), "wxacode": ImageCache(WXACODE_CACHE_SIZE)}
+    clock = app[CLOCK]
+    app[IMAGE_CACHES] = {
+        "qr": ImageCache(clock, capacity=QR_CACHE_SIZE, name="scan-qr-image"),
+        "wxacode": ImageCache(clock, capacity=WXACODE_CACHE_SIZE, name="scan-wxacode"),
+    }
+    app.on_cleanup.append(_close_caches)
     r = app.router
     r.add_get("/auth/qr/{ticket}/image.{kind:png|svg}", qr_image)
     r.add_get("/auth/qr/{ticket}/wxacode.png", wxacode)

@@ -26,6 +26,7 @@ import contextlib
 from aiohttp import WSMsgType, web
 
 from gateway.errors import InvalidRequest
+from gateway.login.metrics import ScanMetrics
 from gateway.login.scan_hub import Waiter, WaiterClosed
 from gateway.login.scan_ticket import SEQ, TicketEvent
 from gateway.server.common import NO_STORE
@@ -41,7 +42,9 @@ _ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 def _observe(request: web.Request, transport: str, event: TicketEvent) -> None:
     if event.pushed:
         latency = request.app[CLOCK].time() - event.committed_at
-        request.app[METRICS].scan_notify_latency.labels(transport).observe(max(0.0, latency))
+        request.app[METRICS].of(ScanMetrics).notify_latency.labels(transport).observe(
+            max(0.0, latency)
+        )
 
 
 # -- WebSocket ----------------------------------------------------------------------------
