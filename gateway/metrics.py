@@ -33,14 +33,6 @@ F = TypeVar("F")
 class Metrics:
     """The registry of one gateway process, its HTTP families and its packages' family sets."""
 
-    # Transitional: the proxy's and forward auth's families under their former attribute names,
-    # set by ``gateway.server.telemetry.create_families`` until server/proxy reads
-    # ``metrics.of(ProxyMetrics)``; then these four lines go.
-    proxy_requests: Counter
-    proxy_upstream_duration: Histogram
-    proxy_upstream_errors: Counter
-    forward_auth_decisions: Counter
-
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry

@@ -8,6 +8,7 @@ outside ``gateway.login`` imports from here.
 """
 
 from gateway.login.identity import SessionIssuer
+from gateway.login.metrics import LoginMetrics, ScanMetrics
 from gateway.login.miniprogram import MiniProgramLogin
 from gateway.login.oauth import Flow, LoginDenied, OAuthFlows, SnapshotUser
 from gateway.login.returnto import safe_return_to
@@ -50,4 +51,7 @@ __all__ = [
     "SnapshotUser",
     "TicketConflict",
     "WaiterClosed",
+    # metric families
+    "LoginMetrics",
+    "ScanMetrics",
 ]

@@ -17,21 +17,20 @@ from aiohttp import web
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
-from gateway.login.identity import SessionIssuer
-from gateway.login.miniprogram import MiniProgramLogin
-from gateway.login.oauth import OAuthFlows
-from gateway.login.scan import ScanLogin
+from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin, SessionIssuer
 from gateway.metrics import Metrics
 from gateway.server import health, telemetry
 from gateway.server import login as login_routes
 from gateway.server import metrics as metrics_routes
 from gateway.server import tokens as token_routes
-from gateway.server.access import Access, RouteTable, write_cookie_change
+from gateway.server.access import Access, RouteTable
+from gateway.server.caller import write_cookie_change
 from gateway.server.keys import (
     ACCESS,
     CLOCK,
     CONFIG,
     FORWARD_AUTH,
+    IMAGE_CACHES,
     METRICS,
     MINIPROGRAM,
     OAUTH,
@@ -57,10 +56,12 @@ from gateway.server.proxy import (
 )
 from gateway.server.readiness import Readiness
 from gateway.server.scan import routes as scan_routes
-from gateway.store import create_store
-from gateway.tokens.service import TokenService
+from gateway.server.scan.images import image_caches
+from gateway.server.telemetry import ProxyMetrics
+from gateway.store import StoreMetrics, create_store
+from gateway.tokens import TokenService
 from gateway.users import open_user_directory
-from gateway.wechat.client import WeChatClient
+from gateway.wechat import WeChatClient
 
 __all__ = ["create_app"]
 
@@ -183,11 +184,15 @@ async def _login_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Scan-login tickets and their waiters, and the tickets' image caches."""
     scan = ScanLogin(app[STORE], app[CONFIG].scan, app[CLOCK], app[METRICS])
     app[SCAN] = scan
+    app[IMAGE_CACHES] = caches = image_caches(app[CLOCK])
     try:
         yield
     finally:
+        for cache in caches.values():
+            await cache.close()
         await scan.close()
 
 
@@ -201,7 +206,8 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     """The route table and header rules, compiled once and shared by the reverse proxy and
     forward auth, and the proxy's pooled upstream session (``DummyCookieJar``: one user's
     upstream cookies never reach another; no global limit, ``limit_per_host`` per upstream)."""
-    config, access, metrics = app[CONFIG], app[ACCESS], app[METRICS]
+    config, access = app[CONFIG], app[ACCESS]
+    metrics = app[METRICS].of(ProxyMetrics)
     table = RouteTable(
         config.proxy.routes,
         connect_timeout=config.proxy.connect_timeout,
@@ -221,8 +227,8 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     websockets = WebSocketRelay(
         session, access, app[CLOCK], metrics, config.proxy.websocket_recheck_interval
     )
-    app[PROXY] = Proxy(session, access, table, rules, websockets, metrics)
-    app[FORWARD_AUTH] = ForwardAuth(config, access, table, rules, metrics)
+    app[PROXY] = Proxy(session, table, rules, websockets, metrics)
+    app[FORWARD_AUTH] = ForwardAuth(config, table, rules, metrics)
     previous = gc.get_threshold()
     gc.set_threshold(max(previous[0], GC_YOUNG_THRESHOLD), *previous[1:])
     try:

@@ -1,32 +1,31 @@
 """Every ``web.AppKey`` and ``web.RequestKey`` of the gateway application, in one place.
 
 Services are created in ``server.app`` (one ``cleanup_ctx`` per resource) and read by handlers
-as ``request.app[KEY]``. Types are named as strings so this module imports no service code.
+as ``request.app[KEY]``. Types are named as strings so this module runs no service code, and
+it imports no module of ``gateway.server`` but ``readiness`` and ``access``, which import no
+key: the services that answer whole requests are typed by the ``RequestHandler``
+protocol, so no import circle runs through this module.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import ClientSession, web
 
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.metrics import Metrics
+from gateway.singleflight import SingleFlight
 
 if TYPE_CHECKING:
-    from gateway.login.miniprogram import MiniProgramLogin
-    from gateway.login.oauth import OAuthFlows
-    from gateway.login.scan import ScanLogin
-    from gateway.server.access.decision import Access, Caller
-    from gateway.server.proxy.forward_auth import ForwardAuth
-    from gateway.server.proxy.handler import Proxy
+    from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin
+    from gateway.server.access import Access, Caller
     from gateway.server.readiness import Readiness
-    from gateway.server.scan.images import ImageCache
     from gateway.store import Store
-    from gateway.tokens.service import TokenService
+    from gateway.tokens import TokenService
     from gateway.users import UserDirectory
-    from gateway.wechat.client import WeChatClient
+    from gateway.wechat import WeChatClient
 
 __all__ = [
     "ACCESS",
@@ -49,7 +48,15 @@ __all__ = [
     "USERS",
     "WECHAT",
     "WECHAT_SESSION",
+    "RequestHandler",
 ]
+
+
+class RequestHandler(Protocol):
+    """A service that answers whole requests (the proxy, forward auth)."""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse: ...
+
 
 # -- the application's resources and services (created in server.app)
 CONFIG = web.AppKey("config", Config)
@@ -64,11 +71,14 @@ WECHAT: web.AppKey[WeChatClient] = web.AppKey("wechat")
 OAUTH: web.AppKey[OAuthFlows] = web.AppKey("oauth")
 MINIPROGRAM: web.AppKey[MiniProgramLogin] = web.AppKey("miniprogram")
 SCAN: web.AppKey[ScanLogin] = web.AppKey("scan")
-IMAGE_CACHES: web.AppKey[dict[str, ImageCache]] = web.AppKey("scan_image_caches")
+# scan QR / mini-program code images by ticket: (body, content type), made once
+IMAGE_CACHES: web.AppKey[dict[str, SingleFlight[str, tuple[bytes, str]]]] = web.AppKey(
+    "scan_image_caches"
+)
 ACCESS: web.AppKey[Access] = web.AppKey("access")
 PROXY_SESSION = web.AppKey("proxy_session", ClientSession)
-PROXY: web.AppKey[Proxy] = web.AppKey("proxy")
-FORWARD_AUTH: web.AppKey[ForwardAuth] = web.AppKey("forward_auth")
+PROXY: web.AppKey[RequestHandler] = web.AppKey("proxy")
+FORWARD_AUTH: web.AppKey[RequestHandler] = web.AppKey("forward_auth")
 
 # -- per request
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from gateway.login.metrics import LoginMetrics, ScanMetrics
+from gateway.login import LoginMetrics, ScanMetrics
 from gateway.metrics import LATENCY_BUCKETS, Metrics
-from gateway.store.metrics import StoreMetrics
-from gateway.tokens.metrics import TokenMetrics
-from gateway.wechat.metrics import WeChatMetrics
+from gateway.store import StoreMetrics
+from gateway.tokens import TokenMetrics
+from gateway.wechat import WeChatMetrics
 
 __all__ = ["FAMILY_SETS", "ProxyMetrics", "create_families"]
 
@@ -58,11 +58,4 @@ FAMILY_SETS = (StoreMetrics, TokenMetrics, LoginMetrics, WeChatMetrics, ScanMetr
 
 def create_families(metrics: Metrics) -> tuple[object, ...]:
     """Create every family set of ``FAMILY_SETS`` on ``metrics`` (idempotent) and return them."""
-    sets = tuple(metrics.of(families) for families in FAMILY_SETS)
-    proxy = metrics.of(ProxyMetrics)
-    # Transitional names (see ``Metrics``), until server/proxy reads ``metrics.of(ProxyMetrics)``.
-    metrics.proxy_requests = proxy.requests
-    metrics.proxy_upstream_duration = proxy.upstream_duration
-    metrics.proxy_upstream_errors = proxy.upstream_errors
-    metrics.forward_auth_decisions = proxy.forward_auth_decisions
-    return sets
+    return tuple(metrics.of(families) for families in FAMILY_SETS)

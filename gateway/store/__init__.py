@@ -11,6 +11,7 @@ prefix; the backend adds it.
 
 from gateway.store.contract import Store, Subscription, Transition
 from gateway.store.factory import create_store
+from gateway.store.metrics import StoreMetrics
 
 __all__ = [
     # services
@@ -19,4 +20,6 @@ __all__ = [
     "create_store",
     # values
     "Transition",
+    # metric families
+    "StoreMetrics",
 ]

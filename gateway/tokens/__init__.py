@@ -15,6 +15,7 @@ from gateway.tokens.claims import (
     bearer_challenge,
 )
 from gateway.tokens.keyfiles import KeyRingError
+from gateway.tokens.metrics import TokenMetrics
 from gateway.tokens.service import TokenService
 from gateway.tokens.session import TokenPair
 
@@ -36,4 +37,6 @@ __all__ = [
     "TokenRevoked",
     "WrongAudience",
     "bearer_challenge",
+    # metric families
+    "TokenMetrics",
 ]

@@ -34,6 +34,7 @@ from gateway.wechat.errors import (
     errcode_label,
     wechat_cause,
 )
+from gateway.wechat.metrics import WeChatMetrics
 from gateway.wechat.models import Code2Session, OAuthToken, PhoneInfo, ServerToken, UserInfo
 from gateway.wechat.protocol import image_mime
 
@@ -71,4 +72,6 @@ __all__ = [
     "UpstreamError",
     "WeChatError",
     "wechat_cause",
+    # metric families
+    "WeChatMetrics",
 ]

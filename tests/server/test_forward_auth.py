@@ -12,6 +12,7 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
+from gateway.server.telemetry import ProxyMetrics
 from tests.server.test_proxy_support import Gateway, gateway, make_config
 
 pytestmark = [pytest.mark.asyncio]
@@ -198,7 +199,7 @@ async def test_expired_session_is_renewed_with_a_new_cookie(tmp_path: Path) -> N
         assert resp.headers["Set-Cookie"].startswith("wxgate_session=")
         decisions = {
             s.labels["result"]: s.value
-            for s in next(iter(metrics.forward_auth_decisions.collect())).samples
+            for s in next(iter(metrics.of(ProxyMetrics).forward_auth_decisions.collect())).samples
             if s.name.endswith("_total") and s.value
         }
         assert decisions == {"allowed": 1.0}

@@ -1,8 +1,9 @@
 """Who is calling: the one authentication decision, bearer and cookie parsing, route policies.
 
-Every room learns its caller here: ``authenticate(request, policy)`` (or ``authenticated`` for
-the claims under a required policy). A renewed or dead session cookie is data on the decision,
-written on the response by ``write_cookie_change`` (registered once by the composition root).
+The decision itself (``Access.decide``, ``Policy``, ``Caller``) and the credentials it reads.
+Rooms call it through ``gateway.server.caller.authenticate(request, policy)``, which leaves a
+renewed or dead session cookie on the request for ``caller.write_cookie_change`` to write on
+the response. This package reads no application key, so ``server.keys`` may name its types.
 """
 
 from gateway.server.access.bearer import bearer_token
@@ -11,15 +12,8 @@ from gateway.server.access.cookie import (
     clear_session,
     read_session,
     set_session,
-    write_cookie_change,
 )
-from gateway.server.access.decision import (
-    ANONYMOUS,
-    Access,
-    Caller,
-    authenticate,
-    authenticated,
-)
+from gateway.server.access.decision import ANONYMOUS, Access, Caller
 from gateway.server.access.errors import AuthenticationRequired, insufficient_scope
 from gateway.server.access.navigation import LOGIN_PATH, is_browser, login_redirect
 from gateway.server.access.policy import BEARER_API, OWN_API, Policy
@@ -37,8 +31,6 @@ __all__ = [
     "ANONYMOUS",
     "Access",
     "Caller",
-    "authenticate",
-    "authenticated",
     # policies and the route table
     "BEARER_API",
     "OWN_API",
@@ -55,7 +47,6 @@ __all__ = [
     "clear_session",
     "read_session",
     "set_session",
-    "write_cookie_change",
     # refusals and browsers
     "LOGIN_PATH",
     "AuthenticationRequired",

@@ -3,19 +3,18 @@
 Value: ``<access JWT>~<refresh token>`` (``~`` appears in neither). HttpOnly, SameSite from
 config (Lax by default, so the login redirect back from WeChat carries it), Secure outside dev
 mode, Path=/. The cookie lives as long as the refresh token; the access token inside expires
-sooner and is renewed transparently by the decision (``access.decision``), which leaves the
-change on the request; ``write_cookie_change`` (an ``on_response_prepare`` hook) writes it on
-whatever response the request ends with — a proxied stream, a redirect, a page or an error.
+sooner and is renewed transparently by the decision (``access.decision``); the change is left
+on the request and written by ``access.request.write_cookie_change`` (an
+``on_response_prepare`` hook) on whatever response the request ends with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiohttp import hdrs, web
+from aiohttp import web
 
 from gateway.config import Config
-from gateway.server.keys import CALLER, CONFIG
 
 __all__ = [
     "SessionCookie",
@@ -23,7 +22,6 @@ __all__ = [
     "is_session_cookie_present",
     "read_session",
     "set_session",
-    "write_cookie_change",
 ]
 
 _SEP = "~"
@@ -84,21 +82,3 @@ def clear_session(response: web.StreamResponse, config: Config) -> None:
         httponly=True,
         samesite=config.session.samesite,
     )
-
-
-async def write_cookie_change(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: the renewed session cookie (or the expiry of a dead one) that
-    the request's decision left, written on the response about to be sent."""
-    caller = request.get(CALLER)
-    if caller is None:
-        return
-    config = request.app[CONFIG]
-    # The hook runs after aiohttp turned the response's cookies into headers: the cookie is
-    # built by the same functions on a scratch response and added as a header.
-    scratch = web.StreamResponse()
-    if caller.renewed is not None:
-        set_session(scratch, config, caller.renewed.access_token, caller.renewed.refresh_token)
-    elif caller.clear_cookie:
-        clear_session(scratch, config)
-    for morsel in scratch.cookies.values():
-        response.headers.add(hdrs.SET_COOKIE, morsel.output(header="")[1:])

@@ -16,9 +16,9 @@ and returns a ``Caller``:
   cookie (across processes the token service's grace window does the same);
 - ``anonymous``: no usable credential on a policy that does not require one.
 
-The caller is left on the request (``keys.CALLER``): a renewed cookie, or the expiry of a dead
-one, is written on whatever response follows by ``cookie.write_cookie_change``; no handler
-writes it by hand.
+``access.request.authenticate`` leaves the caller on the request (``keys.CALLER``): a renewed
+cookie, or the expiry of a dead one, is written on whatever response follows by
+``write_cookie_change``; no handler writes it by hand.
 
 On a ``required`` policy a missing or invalid credential raises ``AuthenticationRequired``
 (401 ``invalid_token``, RFC 6750 §3); a valid token lacking the audience or a scope raises
@@ -29,11 +29,9 @@ failure is anonymity. ``public`` policies are not authenticated at all (callers 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
@@ -45,14 +43,13 @@ from gateway.server.access.bearer import bearer_token
 from gateway.server.access.cookie import is_session_cookie_present, read_session
 from gateway.server.access.errors import AuthenticationRequired, insufficient_scope
 from gateway.server.access.policy import Policy
-from gateway.server.keys import ACCESS, CALLER
-from gateway.tokens.claims import AccessClaims, WrongAudience
+from gateway.singleflight import SingleFlight
+from gateway.tokens import AccessClaims, WrongAudience
 
 if TYPE_CHECKING:
-    from gateway.tokens.refresh import TokenPair
-    from gateway.tokens.service import TokenService
+    from gateway.tokens import TokenPair, TokenService
 
-__all__ = ["ANONYMOUS", "Access", "Caller", "authenticate", "authenticated"]
+__all__ = ["ANONYMOUS", "Access", "Caller"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,19 +68,6 @@ class Caller:
 ANONYMOUS = Caller("anonymous")
 
 
-async def authenticate(request: web.Request, policy: Policy) -> Caller:
-    """The caller of ``request`` under ``policy``: the application's ``Access.decide``."""
-    return await request.app[ACCESS].decide(request, policy)
-
-
-async def authenticated(request: web.Request, policy: Policy) -> AccessClaims:
-    """The verified claims of the caller under a ``required`` policy (401 otherwise)."""
-    claims = (await authenticate(request, policy)).claims
-    if claims is None:  # a required policy never decides "anonymous"
-        raise AuthenticationRequired(presented=False)
-    return claims
-
-
 class Access:
     """The decision for one application (one per process; holds the refresh single-flight)."""
 
@@ -91,21 +75,13 @@ class Access:
         self._config = config
         self._tokens = tokens
         remember = max(1.0, config.tokens.refresh_reuse_grace)
-        self._renewals = _Refresher(clock, remember)  # replaced by gateway.singleflight
+        self._renewals: SingleFlight[str, TokenPair | None] = SingleFlight(
+            clock, remember=remember, capacity=10_000, name="session-refresh"
+        )
 
     async def decide(self, request: web.BaseRequest, policy: Policy) -> Caller:
-        """The caller of ``request`` under ``policy``, also left on the request (module doc)."""
-        try:
-            caller = await self._decide(request, policy)
-        except AuthenticationRequired as exc:
-            if exc.clear_cookie:
-                request[CALLER] = Caller("anonymous", clear_cookie=True)
-            raise
-        if caller.renewed is not None or caller.clear_cookie:
-            request[CALLER] = caller
-        return caller
-
-    async def _decide(self, request: web.BaseRequest, policy: Policy) -> Caller:
+        """The caller of ``request`` under ``policy`` (module doc); ``authenticate`` is the
+        entry point that also leaves the cookie change on the request."""
         required = policy.auth != "optional"
         token = bearer_token(request)  # "" for a "Bearer" header without a token: invalid
         if token is not None:
@@ -146,7 +122,7 @@ class Access:
         return await self._renew(session.refresh_token, policy, required)
 
     async def _renew(self, refresh_token: str, policy: Policy, required: bool) -> Caller:
-        pair = await self._renewals.run(refresh_token, self._refresh)
+        pair = await self._renewals.run(refresh_token, partial(self._refresh, refresh_token))
         if pair is None:
             if required:
                 raise AuthenticationRequired(presented=True, clear_cookie=True)
@@ -190,41 +166,3 @@ class Access:
     def _check_default_audience(self, token: str) -> None:
         with contextlib.suppress(WrongAudience):
             self._tokens.verify(token)
-
-
-class _Refresher:
-    def __init__(self, clock: Clock, remember: float) -> None:
-        self._clock = clock
-        self._remember = remember
-        self._inflight: dict[str, asyncio.Task[TokenPair | None]] = {}
-        self._recent: OrderedDict[str, tuple[float, TokenPair | None]] = OrderedDict()
-
-    async def run(
-        self, key: str, fn: Callable[[str], Awaitable[TokenPair | None]]
-    ) -> TokenPair | None:
-        recent = self._recent.get(key)
-        if recent is not None and recent[0] > self._clock.monotonic():
-            return recent[1]
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._run(key, fn))
-            task.add_done_callback(_retrieve)
-            self._inflight[key] = task
-        return await asyncio.shield(task)
-
-    async def _run(
-        self, key: str, fn: Callable[[str], Awaitable[TokenPair | None]]
-    ) -> TokenPair | None:
-        try:
-            pair = await fn(key)
-        finally:
-            self._inflight.pop(key, None)
-        self._recent[key] = (self._clock.monotonic() + self._remember, pair)
-        while len(self._recent) > 10_000:
-            self._recent.popitem(last=False)
-        return pair
-
-
-def _retrieve(task: asyncio.Task[TokenPair | None]) -> None:
-    if not task.cancelled():
-        task.exception()

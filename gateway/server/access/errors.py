@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.errors import InsufficientScope, InvalidToken
-from gateway.tokens.claims import bearer_challenge
+from gateway.tokens import bearer_challenge
 
 __all__ = ["AuthenticationRequired", "insufficient_scope"]
 

@@ -18,9 +18,10 @@ from typing import Literal, cast
 from aiohttp import web
 
 from gateway.errors import InvalidRequest
-from gateway.login.oauth import Flow, LoginDenied, SnapshotUser
+from gateway.login import Flow, LoginDenied, SnapshotUser
 from gateway.server import pages
-from gateway.server.access import BEARER_API, authenticated, set_session
+from gateway.server.access import BEARER_API, set_session
+from gateway.server.caller import authenticated
 from gateway.server.common import NO_STORE, client_ip, read_json, redirect
 from gateway.server.keys import CONFIG, MINIPROGRAM, OAUTH
 from gateway.wechat import in_wechat_browser, wxlogin_script_url

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.login.scan_ticket import Ticket
+from gateway.login import Ticket
 from gateway.server.pages.engine import Markup, asset_url, escape, json_for_html, render
 from gateway.server.pages.i18n import STATE_TEXT, TEXT, pick_lang
 

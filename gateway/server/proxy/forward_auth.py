@@ -36,10 +36,8 @@ from multidict import CIMultiDict
 
 from gateway.config import Config
 from gateway.errors import AccessDenied, InsufficientScope
-from gateway.metrics import Metrics
 from gateway.server.access import (
     LOGIN_PATH,
-    Access,
     AuthenticationRequired,
     Caller,
     RouteTable,
@@ -48,8 +46,10 @@ from gateway.server.access import (
     login_redirect,
     normalize_path,
 )
+from gateway.server.caller import authenticate
 from gateway.server.keys import FORWARD_AUTH, ROUTE_LABEL
 from gateway.server.proxy.headers import HeaderRules
+from gateway.server.telemetry import ProxyMetrics
 
 __all__ = ["ForwardAuth", "setup_routes"]
 
@@ -63,12 +63,10 @@ class ForwardAuth:
     def __init__(
         self,
         config: Config,
-        access: Access,
         table: RouteTable,
         rules: HeaderRules,
-        metrics: Metrics,
+        metrics: ProxyMetrics,
     ) -> None:
-        self.access = access
         self.rules = rules
         self.table = table
         self.default = default_route()
@@ -92,7 +90,7 @@ class ForwardAuth:
             self._allowed.inc()
             return web.Response()
         try:
-            caller = await self.access.decide(request, route.policy)
+            caller = await authenticate(request, route.policy)
         except AuthenticationRequired as exc:
             return self._unauthenticated_response(request, original, exc)
         except InsufficientScope:

@@ -31,10 +31,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.errors import GatewayError, InvalidRequest, NotFound
-from gateway.metrics import Metrics
 from gateway.server.access import (
     ANONYMOUS,
-    Access,
     AuthenticationRequired,
     Caller,
     Route,
@@ -44,10 +42,12 @@ from gateway.server.access import (
     login_redirect,
     raise_for_reserved,
 )
+from gateway.server.caller import authenticate
 from gateway.server.keys import PROXY, REQUEST_ID, ROUTE_LABEL
 from gateway.server.proxy.headers import HeaderRules, copy_response_headers
 from gateway.server.proxy.upstream import UPSTREAM_ERRORS, upstream_failure
 from gateway.server.proxy.websocket import WebSocketRelay, is_websocket_upgrade
+from gateway.server.telemetry import ProxyMetrics
 
 __all__ = ["Proxy", "setup_routes"]
 
@@ -63,21 +63,19 @@ class Proxy:
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        access: Access,
         table: RouteTable,
         rules: HeaderRules,
         websockets: WebSocketRelay,
-        metrics: Metrics,
+        metrics: ProxyMetrics,
     ) -> None:
         self.session = session
-        self.access = access
         self.table = table
         self.rules = rules
         self.websockets = websockets
         self._metrics = metrics
         self._counted: dict[tuple[str, int], Any] = {}
         self._durations = {
-            r.prefix: metrics.proxy_upstream_duration.labels(r.prefix) for r in self.table.routes
+            r.prefix: metrics.upstream_duration.labels(r.prefix) for r in self.table.routes
         }
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -104,7 +102,7 @@ class Proxy:
         policy = route.policy
         if policy.auth != "public":
             try:
-                caller = await self.access.decide(request, policy)
+                caller = await authenticate(request, policy)
             except AuthenticationRequired:
                 if not is_browser(request):
                     raise
@@ -207,7 +205,7 @@ class Proxy:
             return response
         except (aiohttp.ClientError, TimeoutError) as exc:
             kind = "timeout" if isinstance(exc, TimeoutError) else "protocol"
-            self._metrics.proxy_upstream_errors.labels(route.prefix, kind).inc()
+            self._metrics.upstream_errors.labels(route.prefix, kind).inc()
             log.warning("upstream %s mid-response for %s", kind, route.prefix)
             upstream.close()
             if request.transport is not None:
@@ -230,7 +228,7 @@ class Proxy:
         key = (prefix, status)
         child = self._counted.get(key)
         if child is None:
-            child = self._counted[key] = self._metrics.proxy_requests.labels(prefix, str(status))
+            child = self._counted[key] = self._metrics.requests.labels(prefix, str(status))
         child.inc()
 
 

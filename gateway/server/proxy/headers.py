@@ -30,7 +30,7 @@ from collections.abc import MutableMapping
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import Config
-from gateway.tokens.claims import AccessClaims
+from gateway.tokens import AccessClaims
 
 __all__ = ["HeaderRules", "copy_response_headers", "drop_cookie"]
 

@@ -7,8 +7,8 @@ import logging
 import aiohttp
 
 from gateway.errors import BadGateway, GatewayError, GatewayTimeout
-from gateway.metrics import Metrics
 from gateway.server.access import Route
+from gateway.server.telemetry import ProxyMetrics
 
 __all__ = ["UPSTREAM_ERRORS", "upstream_failure"]
 
@@ -17,7 +17,7 @@ log = logging.getLogger("gateway.proxy")
 UPSTREAM_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
 
 
-def upstream_failure(metrics: Metrics, route: Route, exc: BaseException) -> GatewayError:
+def upstream_failure(metrics: ProxyMetrics, route: Route, exc: BaseException) -> GatewayError:
     """504 ``gateway_timeout`` for a timeout, else 502 ``bad_gateway``."""
     error: GatewayError
     if isinstance(exc, TimeoutError):
@@ -26,6 +26,6 @@ def upstream_failure(metrics: Metrics, route: Route, exc: BaseException) -> Gate
         kind, error = "connect", BadGateway()
     else:
         kind, error = "protocol", BadGateway("the upstream service failed to answer")
-    metrics.proxy_upstream_errors.labels(route.prefix, kind).inc()
+    metrics.upstream_errors.labels(route.prefix, kind).inc()
     log.warning("upstream %s for %s: %s", kind, route.prefix, type(exc).__name__)
     return error

@@ -26,9 +26,9 @@ from yarl import URL
 
 from gateway.clock import Clock
 from gateway.errors import GatewayError
-from gateway.metrics import Metrics
 from gateway.server.access import Access, Caller, Route
 from gateway.server.proxy.upstream import UPSTREAM_ERRORS, upstream_failure
+from gateway.server.telemetry import ProxyMetrics
 
 __all__ = ["WebSocketRelay", "is_websocket_upgrade"]
 
@@ -53,7 +53,7 @@ class WebSocketRelay:
     session: aiohttp.ClientSession
     access: Access
     clock: Clock
-    metrics: Metrics
+    metrics: ProxyMetrics
     recheck_interval: float
 
     async def relay(

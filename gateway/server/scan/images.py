@@ -25,14 +25,15 @@ import qrcode.image.pure
 import qrcode.image.svg
 from aiohttp import web
 
+from gateway.clock import Clock
 from gateway.config import Config, WeChatAppConfig
 from gateway.errors import NotFound
-from gateway.login.scan_ticket import LIVE_STATES
-from gateway.server.keys import CLOCK, CONFIG, SCAN, WECHAT
+from gateway.login import LIVE_STATES
+from gateway.server.keys import CLOCK, CONFIG, IMAGE_CACHES, SCAN, WECHAT
 from gateway.singleflight import SingleFlight
-from gateway.wechat.protocol import image_mime
+from gateway.wechat import image_mime
 
-__all__ = ["ImageCache", "miniprogram_app", "render_qr", "setup_routes"]
+__all__ = ["ImageCache", "image_caches", "miniprogram_app", "render_qr", "setup_routes"]
 
 QR_CACHE_SIZE = 2048
 WXACODE_CACHE_SIZE = 256
@@ -65,11 +66,12 @@ def miniprogram_app(config: Config) -> tuple[str, WeChatAppConfig] | None:
     return config.app_named("miniprogram", config.login.miniprogram_app)
 
 
-IMAGE_CACHES = web.AppKey("scan_image_caches", dict[str, ImageCache])
-
-
-def _caches(app: web.Application) -> dict[str, ImageCache]:
-    return app[IMAGE_CACHES]
+def image_caches(clock: Clock) -> dict[str, ImageCache]:
+    """The QR image cache and the mini-program code cache (built by ``server.app``)."""
+    return {
+        "qr": ImageCache(clock, capacity=QR_CACHE_SIZE, name="scan-qr-image"),
+        "wxacode": ImageCache(clock, capacity=WXACODE_CACHE_SIZE, name="scan-wxacode"),
+    }
 
 
 async def _live_ticket_expiry(request: web.Request) -> tuple[str, float]:
@@ -101,7 +103,7 @@ async def qr_image(request: web.Request) -> web.Response:
         box, border = config.scan.qr_box_size, config.scan.qr_border
         return await asyncio.to_thread(render_qr, content, kind, box, border)
 
-    cache = _caches(request.app)["qr"]
+    cache = request.app[IMAGE_CACHES]["qr"]
     image = await cache.run(f"{ticket_id}.{kind}", make, remember=_left(request, expires_at))
     return _image_response(request, image, expires_at)
 
@@ -117,23 +119,12 @@ async def wxacode(request: web.Request) -> web.Response:
         body = await request.app[WECHAT].get_wxacode_unlimit(app_name, ticket_id)
         return body, image_mime(body) or "image/jpeg"
 
-    cache = _caches(request.app)["wxacode"]
+    cache = request.app[IMAGE_CACHES]["wxacode"]
     image = await cache.run(ticket_id, make, remember=_left(request, expires_at))
     return _image_response(request, image, expires_at)
 
 
-async def _close_caches(app: web.Application) -> None:
-    for cache in _caches(app).values():
-        await cache.close()
-
-
 def setup_routes(app: web.Application) -> None:
-    clock = app[CLOCK]
-    app[IMAGE_CACHES] = {
-        "qr": ImageCache(clock, capacity=QR_CACHE_SIZE, name="scan-qr-image"),
-        "wxacode": ImageCache(clock, capacity=WXACODE_CACHE_SIZE, name="scan-wxacode"),
-    }
-    app.on_cleanup.append(_close_caches)
     r = app.router
     r.add_get("/auth/qr/{ticket}/image.{kind:png|svg}", qr_image)
     r.add_get("/auth/qr/{ticket}/wxacode.png", wxacode)

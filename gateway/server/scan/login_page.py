@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import NotFound
-from gateway.login.returnto import safe_return_to
+from gateway.login import safe_return_to
 from gateway.server import pages
 from gateway.server.keys import CONFIG
 from gateway.server.scan.images import miniprogram_app

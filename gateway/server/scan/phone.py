@@ -29,20 +29,22 @@ from urllib.parse import quote
 from aiohttp import web
 
 from gateway.errors import GatewayError, NotFound
-from gateway.login.scan import Identity, Ticket, TicketConflict
-from gateway.login.scan_ticket import CONFIRMED, DENIED, EXPIRED, REDEEMED, TicketEvent
-from gateway.server.access import (
-    BEARER_API,
-    OWN_API,
-    Policy,
-    authenticate,
-    authenticated,
-    bearer_token,
+from gateway.login import (
+    CONFIRMED,
+    DENIED,
+    EXPIRED,
+    REDEEMED,
+    Identity,
+    Ticket,
+    TicketConflict,
+    TicketEvent,
 )
+from gateway.server.access import BEARER_API, OWN_API, Policy, bearer_token
+from gateway.server.caller import authenticate, authenticated
 from gateway.server.common import NO_STORE, read_params
 from gateway.server.keys import CLOCK, SCAN
 from gateway.server.pages import confirm_page, message_page
-from gateway.tokens.claims import AccessClaims
+from gateway.tokens import AccessClaims
 
 __all__ = ["setup_routes"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.login.returnto import safe_return_to
+from gateway.login import safe_return_to
 from gateway.server.access import set_session
 from gateway.server.common import NO_STORE, client_ip, read_params
 from gateway.server.keys import CONFIG, SCAN, TOKENS

@@ -26,9 +26,7 @@ import contextlib
 from aiohttp import WSMsgType, web
 
 from gateway.errors import InvalidRequest
-from gateway.login.metrics import ScanMetrics
-from gateway.login.scan_hub import Waiter, WaiterClosed
-from gateway.login.scan_ticket import SEQ, TicketEvent
+from gateway.login import SEQ, ScanMetrics, TicketEvent, Waiter, WaiterClosed
 from gateway.server.common import NO_STORE
 from gateway.server.keys import CLOCK, METRICS, SCAN
 

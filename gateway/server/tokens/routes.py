@@ -27,8 +27,9 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 
 from gateway.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
-from gateway.login.returnto import safe_return_to
-from gateway.server.access import OWN_API, authenticated, bearer_token, clear_session, read_session
+from gateway.login import safe_return_to
+from gateway.server.access import OWN_API, bearer_token, clear_session, read_session
+from gateway.server.caller import authenticated
 from gateway.server.common import NO_STORE, read_params, redirect
 from gateway.server.keys import CONFIG, TOKENS, USERS
 
