@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.server.keys import TOKENS
-from tests.server.test_scan_harness import (
+from tests.server.scan_harness import (
     PC_UA,
     Gateway,
     Phone,

@@ -14,7 +14,7 @@ import redis.asyncio
 
 from gateway.store.memory import MemoryStore
 from tests.fixtures.redis_server import RedisServer, unique_prefix
-from tests.server.test_scan_harness import (
+from tests.server.scan_harness import (
     Gateway,
     Phone,
     read_sse,
