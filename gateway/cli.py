@@ -3,6 +3,8 @@
 Verbs: ``serve``, ``check-config``, ``keys generate|rotate|list``, ``token issue``,
 ``simulate``; ``--version``. Every verb that needs the configuration takes ``--config PATH``
 and ``--dev`` (dev mode: ``config/dev.toml`` unless ``--config`` names another file).
+``serve`` and ``token issue`` take ``--host``/``--port``: in dev mode the issuer follows that
+address, so a token issued with the gateway's ``--port`` verifies there.
 Exit codes: 0 success, 2 bad configuration or usage, 1 other failures.
 """
 
@@ -37,6 +39,19 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dev", action="store_true", help="dev mode (embedded defaults)")
 
 
+def _bind_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--host", help=f"{what} address (default from config)")
+    p.add_argument("--port", type=int, help=f"{what} port (default from config)")
+
+
+def _bound(config: Config, args: argparse.Namespace) -> Config:
+    """``config`` bound to ``--host``/``--port`` (each defaulting to the configured one); in
+    dev mode the public URL, hence the issuer, follows that address."""
+    host = args.host or config.server.host
+    port = args.port if args.port is not None else config.server.port
+    return config.with_bind(host, port)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wxgate", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"wxgate {__version__}")
@@ -44,8 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = verbs.add_parser("serve", help="run the gateway")
     _config_args(serve)
-    serve.add_argument("--host", help="bind address (default from config)")
-    serve.add_argument("--port", type=int, help="bind port (default from config)")
+    _bind_args(serve, "bind")
     serve.add_argument("--workers", type=int, help="worker processes sharing the port")
     serve.add_argument(
         "--allow-non-loopback",
@@ -70,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     token_verbs = token.add_subparsers(dest="token_verb", metavar="ACTION", required=True)
     issue = token_verbs.add_parser("issue", help="print an access token for smoke tests")
     _config_args(issue)
+    _bind_args(issue, "the gateway's bind")
     issue.add_argument("--sub", required=True, help="subject (user id)")
     issue.add_argument("--ttl", type=int, help="lifetime in seconds (default tokens.access_ttl)")
 
@@ -100,10 +115,8 @@ def _check_config(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from gateway.server.workers import run_server
 
-    config = load(args)
-    host = args.host or config.server.host
-    port = args.port if args.port is not None else config.server.port
-    config = config.with_bind(host, port)
+    config = _bound(load(args), args)
+    host = config.server.host
     if args.workers is not None:
         config = with_workers(config, args.workers)
     if config.dev and not args.allow_non_loopback:
@@ -138,7 +151,7 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    config = load(args)
+    config = _bound(load(args), args)  # the issuer of a gateway serving that address
     configure_logging(config.logging.level, sys.stderr)
     print(token_issue(config, args.sub, args.ttl))
     return 0

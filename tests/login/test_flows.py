@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -213,20 +212,22 @@ async def test_system_busy_is_retried_once(gateway: Gateway) -> None:
 async def test_wechat_timeout_is_503_within_budget(tmp_path: Path) -> None:
     gw, server = await start_gateway(tmp_path, WXGATE_WECHAT__TIMEOUT="0.5")
     try:
+        # WeChat answers long after the gateway's 0.5 s (the slow answers are cancelled when
+        # the server closes)
         await gw.sim(
             "POST", "/sim/faults",
-            json={"api": "sns/jscode2session", "kind": "latency", "seconds": 3, "times": 5},
+            json={"api": "sns/jscode2session", "kind": "latency", "seconds": 60, "times": 5},
         )  # fmt: skip
         code = await gw.sim(
             "POST", "/dev/js_code", json={"appid": "wx00000000000000c3", "user": "j"}
         )
         async with aiohttp.ClientSession() as s:
-            started = time.monotonic()
             r = await s.post(f"{gw.base}/auth/wechat/miniprogram/login", json=code)
-            elapsed = time.monotonic() - started
             assert r.status == 503 and (await r.json())["error"] == "temporarily_unavailable"
+        # within the gateway's budget: it answered while WeChat's answer was still pending
+        slow = gw.simulator.background
+        assert len(slow) == 1 and not any(task.done() for task in slow)
         # a code exchange that may have reached WeChat is never sent twice (reference §6.2)
-        assert elapsed < 1.5, elapsed
         calls = (await gw.sim("GET", "/sim/calls"))["calls"]
         assert calls["sns/jscode2session"] == 1
     finally:

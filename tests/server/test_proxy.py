@@ -45,6 +45,7 @@ def routes(up: str) -> list[dict[str, Any]]:
         {"prefix": "/api/v2/", "upstream": f"{up}/echo/v2", "auth": "public", "strip_prefix": True},
         {"prefix": "/", "upstream": f"{up}/echo/root", "auth": "public"},
         {"prefix": "/slow/", "upstream": f"{up}/slow", "auth": "public", "timeout": 1.0},
+        {"prefix": "/held/", "upstream": f"{up}/slow", "auth": "public"},  # timeout 30 s
         {"prefix": "/st/", "upstream": f"{up}/status", "auth": "public", "strip_prefix": True},
         {"prefix": "/down/", "upstream": f"http://127.0.0.1:{_closed_port()}", "auth": "public"},
     ]
@@ -328,18 +329,20 @@ async def test_upstream_down_is_502_json(gw: Gateway, http: aiohttp.ClientSessio
 
 
 async def test_slow_upstream_is_504_json_and_does_not_stall_others(
-    gw: Gateway, http: aiohttp.ClientSession
+    gw: Gateway, upstream: Upstream, http: aiohttp.ClientSession
 ) -> None:
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    slow = asyncio.create_task(get_json(http, f"{gw.url}/slow/?delay=2"))
-    await asyncio.sleep(0.05)
-    fast_status, _, _ = await get_json(http, f"{gw.url}/public/x")
-    fast_done = loop.time() - started
-    status, _, body = await slow
-    assert fast_status == 200 and fast_done < 0.9  # not queued behind the slow one (1 s)
+    # The upstream holds /slow until the test releases it, so no answer races the
+    # assertions; the generous waits only turn a hang into a failure.
+    held = asyncio.create_task(get_json(http, f"{gw.url}/held/"))  # route timeout 30 s
+    await asyncio.wait_for(upstream.slow_arrived.wait(), 10)  # in flight at the upstream
+    fast_status, _, _ = await asyncio.wait_for(get_json(http, f"{gw.url}/public/x"), 10)
+    assert fast_status == 200 and not held.done()  # not queued behind the slow one
+    # the route's 1 s timeout (not the 30 s default): the upstream never answered
+    status, _, body = await asyncio.wait_for(get_json(http, f"{gw.url}/slow/"), 15)
     assert status == 504 and body["error"] == "gateway_timeout"
-    assert loop.time() - started < 1.9  # the route's 1 s timeout, not the upstream's 2 s
+    assert not held.done()
+    upstream.release_slow.set()
+    assert (await asyncio.wait_for(held, 10))[0] == 200
 
 
 async def test_metrics_count_proxied_requests(gw: Gateway, http: aiohttp.ClientSession) -> None:

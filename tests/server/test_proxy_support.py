@@ -2,7 +2,8 @@
 
 ``Upstream`` is an aiohttp server on a free 127.0.0.1 port that records what it received:
 ``/echo/...`` (and any other path) answers JSON ``{"method", "path", "query", "headers"}``;
-``/slow?delay=s`` waits; ``/status?code=N[&location=L]`` answers N;
+``/slow`` sets ``slow_arrived`` and answers only once the test sets ``release_slow`` (set by
+``stop``); ``/status?code=N[&location=L]`` answers N;
 ``/bytes?n=N`` streams N bytes (chunked, 64 KiB pieces); ``/upload`` counts and hashes the
 request body; ``/ws`` echoes WebSocket messages (``close:<code>`` makes it close with that
 code). ``Gateway`` runs ``create_app`` on a free port with the given routes (dev mode: keys
@@ -49,6 +50,8 @@ class Upstream:
         self.received: list[dict[str, Any]] = []
         self.ws_closed = asyncio.Event()
         self.ws_close_code: int | None = None
+        self.slow_arrived = asyncio.Event()
+        self.release_slow = asyncio.Event()
         self.runner: web.AppRunner | None = None
         self.url = ""
 
@@ -60,6 +63,7 @@ class Upstream:
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
     async def stop(self) -> None:
+        self.release_slow.set()  # a held request must not keep the cleanup waiting
         if self.runner is not None:
             await self.runner.cleanup()
 
@@ -91,7 +95,8 @@ class Upstream:
         return response
 
     async def slow(self, request: web.Request) -> web.Response:
-        await asyncio.sleep(float(request.query.get("delay", "1")))
+        self.slow_arrived.set()
+        await self.release_slow.wait()
         return web.json_response({"slow": True})
 
     async def bytes(self, request: web.Request) -> web.StreamResponse:

@@ -1,10 +1,13 @@
 """Scan-login across replicas and over time: two gateways on one real redis-server, a restart,
-expiry in real time, and no leaked task or subscription after many connect/disconnect cycles.
+expiry (the clock moved past the ticket's deadline), and no leaked task or subscription after
+many connect/disconnect cycles.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,14 +15,16 @@ import aiohttp
 import pytest
 import redis.asyncio
 
+from gateway.clock import ManualClock
 from gateway.store.memory import MemoryStore
 from tests.fixtures.redis_server import RedisServer, unique_prefix
-from tests.server.test_scan_harness import (
+from tests.server.scan_harness import (
     Gateway,
     Phone,
     read_sse,
     sse_fields,
     start_gateway,
+    until,
 )
 
 
@@ -62,8 +67,8 @@ async def test_created_on_a_confirmed_via_b_notifies_a(replicas: list[Gateway]) 
     async with pc.ws_connect(created["ws_url"]) as ws, pc.get(created["events_url"]) as sse:
         assert (await ws.receive_json(timeout=5))["state"] == "pending"
         assert sse_fields((await read_sse(sse, 2))[1])["event"] == "pending"
-        poll = asyncio.create_task(pc.get(f"/auth/qr/{t}/status?wait=10&after=pending"))
-        await asyncio.sleep(0.1)
+        poll = asyncio.create_task(pc.get(f"/auth/qr/{t}/status?wait=25&after=pending"))
+        await until(lambda: a.scan.hub.waiter_count == 3, "the long poll joining WS and SSE")
         phone = Phone(b, "bob")  # the phone talks to replica B only
         await phone.mini_login()
         assert (await phone.call(t, "scan"))[0] == 200
@@ -108,18 +113,22 @@ async def test_waiting_on_both_replicas_and_a_restart(
 
 
 async def test_expiry_reaches_every_transport(tmp_path: Path) -> None:
-    gw = await start_gateway(tmp_path, WXGATE_SCAN__TICKET_TTL="1", WXGATE_SCAN__SSE_HEARTBEAT="5")
+    clock = ManualClock(start=time.time())
+    gw = await start_gateway(tmp_path, clock, WXGATE_SCAN__SSE_HEARTBEAT="600")
     try:
         pc = gw.client()
         created = await gw.create(pc)
         t = created["ticket"]
-        poll = asyncio.create_task(pc.get(f"/auth/qr/{t}/status?wait=5&after=pending"))
+        poll = asyncio.create_task(pc.get(f"/auth/qr/{t}/status?wait=25&after=pending"))
         async with pc.ws_connect(created["ws_url"]) as ws, pc.get(created["events_url"]) as sse:
             assert (await ws.receive_json(timeout=5))["state"] == "pending"
+            assert sse_fields((await read_sse(sse, 2))[1])["event"] == "pending"
+            await until(lambda: gw.scan.hub.waiter_count == 3, "the long poll joining WS and SSE")
+            clock.advance(gw.config.scan.ticket_ttl + 1)  # past the ticket's deadline
+            gw.scan.hub.poke()
             assert (await ws.receive_json(timeout=5))["state"] == "expired"
-            blocks = await read_sse(sse, 3)
-            assert sse_fields(blocks[2])["event"] == "expired"
-        async with await poll as r:
+            assert sse_fields((await read_sse(sse, 1))[0])["event"] == "expired"
+        async with await asyncio.wait_for(poll, 20) as r:
             assert (await r.json())["state"] == "expired"
         async with pc.get(f"/auth/qr/{t}/image.png") as r:
             assert r.status == 404
@@ -145,14 +154,15 @@ async def test_no_leak_after_500_connect_disconnect_cycles(
         pc = gw.client()
         created = await gw.create(pc)
         await cycle(pc, created, 0)  # warm up (the Redis store's pub/sub tasks start once)
-        await asyncio.sleep(0.3)
+        hub = gw.scan.hub
+        await until(lambda: hub.waiter_count == 0 and hub.channel_count == 0, "the warm-up")
         baseline = len(asyncio.all_tasks())
         for start in range(0, 500, 50):
             await asyncio.gather(*(cycle(pc, created, i) for i in range(start, start + 50)))
-        for _ in range(100):  # SSE clients are noticed at the next heartbeat write
-            if gw.scan.hub.waiter_count == 0 and len(asyncio.all_tasks()) <= baseline:
-                break
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(AssertionError):  # SSE clients are noticed at the next
+            await until(  # heartbeat write; the asserts below tell what is left
+                lambda: hub.waiter_count == 0 and len(asyncio.all_tasks()) <= baseline, "cleanup"
+            )
         assert gw.scan.hub.waiter_count == 0 and gw.scan.hub.channel_count == 0
         assert len(asyncio.all_tasks()) <= baseline
         assert await subscriptions(gw, server) == 0

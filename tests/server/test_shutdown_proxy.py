@@ -2,7 +2,9 @@
 
 The test runs the slow upstream; the gateway is a subprocess routing ``/slow/`` to it. After
 SIGTERM, ``/readyz`` answers 503 during the drain, the in-flight request still completes with
-200, and the process exits 0.
+200 after the listener stopped, and the process exits 0. Each step waits for the state the
+previous one caused (the upstream holds the request until released; a second SIGTERM ends the
+long drain), never for a guessed time.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -46,6 +48,30 @@ def _config_file(tmp_path: Path, upstream_url: str) -> Path:
     return path
 
 
+async def _probe(url: str) -> int | None:
+    """``GET /readyz`` on a new connection: its status, or None when the connection is
+    refused (the listener has stopped)."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    try:
+        async with (
+            aiohttp.ClientSession(connector=connector) as probe,
+            probe.get(f"{url}/readyz") as resp,
+        ):
+            return resp.status
+    except aiohttp.ClientConnectorError:
+        return None
+
+
+async def _probe_until(url: str, done: Callable[[int | None], bool]) -> int | None:
+    status: int | None = None
+    for _ in range(400):  # 20 s: only a gateway that never gets there waits it out
+        status = await _probe(url)
+        if done(status):
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"/readyz still answers {status}")
+
+
 async def test_sigterm_drains_and_finishes_in_flight_request(
     tmp_path: Path, upstream: Upstream
 ) -> None:
@@ -53,8 +79,8 @@ async def test_sigterm_drains_and_finishes_in_flight_request(
     env = {
         **os.environ,
         "WXGATE_SERVER__DATA_DIR": str(tmp_path / "var"),
-        "WXGATE_SERVER__DRAIN_SECONDS": "1.0",
-        "WXGATE_SERVER__GRACE_SECONDS": "5.0",
+        "WXGATE_SERVER__DRAIN_SECONDS": "60",  # ended by a second SIGTERM
+        "WXGATE_SERVER__GRACE_SECONDS": "30",
         "WXGATE_LOGGING__ACCESS_LOG": "false",
     }
     config = _config_file(tmp_path, upstream.url)
@@ -73,16 +99,18 @@ async def test_sigterm_drains_and_finishes_in_flight_request(
         async with aiohttp.ClientSession() as http:
 
             async def slow() -> tuple[int, dict[str, bool]]:
-                async with http.get(f"{url}/slow/?delay=2") as resp:
+                async with http.get(f"{url}/slow/") as resp:  # held until released
                     return resp.status, await resp.json()
 
             in_flight = asyncio.create_task(slow())
-            await asyncio.sleep(0.3)
+            await asyncio.wait_for(upstream.slow_arrived.wait(), 20)  # in flight upstream
             proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.2)
-            async with aiohttp.ClientSession() as probe, probe.get(f"{url}/readyz") as resp:
-                ready_status = resp.status
-            status, body = await in_flight
+            ready_status = await _probe_until(url, lambda status: status != 200)
+            proc.send_signal(signal.SIGTERM)  # ends the drain: the listener stops
+            await _probe_until(url, lambda status: status is None)
+            assert not in_flight.done()
+            upstream.release_slow.set()
+            status, body = await asyncio.wait_for(in_flight, 20)
         code = await asyncio.to_thread(proc.wait, 15)
     finally:
         if proc.poll() is None:

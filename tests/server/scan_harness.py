@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,10 @@ __all__ = [
     "WECHAT_UA",
     "Gateway",
     "Phone",
+    "read_sse",
+    "sse_fields",
     "start_gateway",
+    "until",
 ]
 
 PC_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
@@ -164,6 +168,17 @@ async def read_sse(resp: aiohttp.ClientResponse, count: int, timeout: float = 5.
                 block, buffer = buffer.split("\n\n", 1)
                 blocks.append(block)
     return blocks
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Return once ``condition()`` holds (checked as the loop runs); the generous ``timeout``
+    only turns a state that never comes into a failure naming ``what``."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"still waiting for {what} after {timeout} s") from None
 
 
 def sse_fields(block: str) -> dict[str, str]:
