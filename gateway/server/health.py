@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.server.common import NO_STORE
 from gateway.server.keys import READINESS
 
 __all__ = ["setup_routes"]
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
+    return web.json_response({"status": "ok"}, headers=NO_STORE)
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -24,9 +25,9 @@ async def readyz(request: web.Request) -> web.Response:
         return web.json_response(
             {"status": "unavailable", "failing": failing},
             status=503,
-            headers={"Cache-Control": "no-store"},
+            headers=NO_STORE,
         )
-    return web.json_response({"status": "ready"}, headers={"Cache-Control": "no-store"})
+    return web.json_response({"status": "ready"}, headers=NO_STORE)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -25,7 +25,7 @@ from gateway.clock import ManualClock
 from gateway.config import ProxyConfig
 from gateway.server.keys import CONFIG
 from tests.fixtures.net import free_port
-from tests.server.test_proxy_support import (
+from tests.server.proxy_support import (
     Gateway,
     Upstream,
     gateway,

@@ -13,7 +13,7 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
 from gateway.server.telemetry import ProxyMetrics
-from tests.server.test_proxy_support import Gateway, gateway, make_config
+from tests.server.proxy_support import Gateway, gateway, make_config
 
 pytestmark = [pytest.mark.asyncio]
 

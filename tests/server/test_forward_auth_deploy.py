@@ -19,7 +19,7 @@ import yaml  # type: ignore[import-untyped]
 
 from gateway.config import ProxyConfig, ServerConfig, SessionConfig
 from gateway.server.proxy.forward_auth import LOGIN_HEADER, VERIFY_PATH
-from tests.server.test_proxy_support import Gateway, gateway, make_config
+from tests.server.proxy_support import Gateway, gateway, make_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PROXY = ProxyConfig()

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.clock import ManualClock
 from gateway.server.keys import CONFIG, METRICS
-from tests.server.test_proxy_support import (
+from tests.server.proxy_support import (
     Gateway,
     Upstream,
     gateway,

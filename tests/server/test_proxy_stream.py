@@ -16,7 +16,7 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
 from gateway.server.keys import TOKENS
-from tests.server.test_proxy_support import (
+from tests.server.proxy_support import (
     Gateway,
     Upstream,
     gateway,

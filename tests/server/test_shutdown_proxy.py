@@ -22,7 +22,7 @@ import pytest
 
 from gateway.config import DEV_CONFIG_PATH
 from tests.fixtures.net import free_port
-from tests.server.test_proxy_support import Upstream
+from tests.server.proxy_support import Upstream
 from tests.server.test_workers import _wait_ready
 
 pytestmark = [pytest.mark.slow]

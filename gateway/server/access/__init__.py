@@ -15,7 +15,6 @@ from gateway.server.access.cookie import (
 )
 from gateway.server.access.decision import ANONYMOUS, Access, Caller
 from gateway.server.access.errors import AuthenticationRequired, insufficient_scope
-from gateway.server.access.navigation import LOGIN_PATH, is_browser, login_redirect
 from gateway.server.access.policy import BEARER_API, OWN_API, Policy
 from gateway.server.access.routes import (
     Route,
@@ -47,10 +46,7 @@ __all__ = [
     "clear_session",
     "read_session",
     "set_session",
-    # refusals and browsers
-    "LOGIN_PATH",
+    # refusals
     "AuthenticationRequired",
     "insufficient_scope",
-    "is_browser",
-    "login_redirect",
 ]

@@ -1,8 +1,19 @@
 """Request and response helpers every room shares: body parsing, the client address,
-``NO_STORE`` and redirects."""
+``NO_STORE``, redirects, and who gets the login page instead of a 401."""
 
 from gateway.server.common.body import read_json, read_params
 from gateway.server.common.clientip import client_ip, trusted_networks
+from gateway.server.common.navigation import LOGIN_PATH, is_browser, login_redirect
 from gateway.server.common.responses import NO_STORE, redirect
 
-__all__ = ["NO_STORE", "client_ip", "read_json", "read_params", "redirect", "trusted_networks"]
+__all__ = [
+    "LOGIN_PATH",
+    "NO_STORE",
+    "client_ip",
+    "is_browser",
+    "login_redirect",
+    "read_json",
+    "read_params",
+    "redirect",
+    "trusted_networks",
+]

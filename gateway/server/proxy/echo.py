@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from aiohttp import WSMsgType, web
 
+from gateway.server.common import NO_STORE
+
 __all__ = ["MOUNT", "setup_routes"]
 
 MOUNT = "/_sim/echo"
@@ -34,7 +36,7 @@ async def echo(request: web.Request) -> web.StreamResponse:
         "query": request.rel_url.raw_query_string,
         "headers": headers,
     }
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return web.json_response(body, headers=NO_STORE)
 
 
 async def _echo_websocket(request: web.Request) -> web.WebSocketResponse:

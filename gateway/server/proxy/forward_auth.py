@@ -37,16 +37,14 @@ from multidict import CIMultiDict
 from gateway.config import Config
 from gateway.errors import AccessDenied, InsufficientScope
 from gateway.server.access import (
-    LOGIN_PATH,
     AuthenticationRequired,
     Caller,
     RouteTable,
     default_route,
-    is_browser,
-    login_redirect,
     normalize_path,
 )
 from gateway.server.caller import authenticate
+from gateway.server.common import LOGIN_PATH, is_browser, login_redirect
 from gateway.server.keys import FORWARD_AUTH, ROUTE_LABEL
 from gateway.server.proxy.headers import HeaderRules
 from gateway.server.telemetry import ProxyMetrics

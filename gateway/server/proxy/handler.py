@@ -38,11 +38,10 @@ from gateway.server.access import (
     Route,
     RouteTable,
     is_ambiguous,
-    is_browser,
-    login_redirect,
     raise_for_reserved,
 )
 from gateway.server.caller import authenticate
+from gateway.server.common import is_browser, login_redirect
 from gateway.server.keys import PROXY, REQUEST_ID, ROUTE_LABEL
 from gateway.server.proxy.headers import HeaderRules, copy_response_headers
 from gateway.server.proxy.upstream import UPSTREAM_ERRORS, upstream_failure

@@ -6,6 +6,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from gateway.server.common.responses import NO_STORE
+
 __all__ = ["LOGIN_PATH", "is_browser", "login_redirect"]
 
 LOGIN_PATH = "/auth/login"
@@ -19,4 +21,4 @@ def is_browser(request: web.BaseRequest) -> bool:
 def login_redirect(return_to: str, *, base: str = "") -> web.Response:
     """302 to ``<base>/auth/login?return_to=<return_to>`` (not cacheable)."""
     location = f"{base}{LOGIN_PATH}?return_to={quote(return_to, safe='/')}"
-    return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
+    return web.Response(status=302, headers={"Location": location, **NO_STORE})
