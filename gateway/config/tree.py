@@ -25,6 +25,8 @@ __all__ = [
     "LoggingConfig",
     "LoginConfig",
     "MetricsConfig",
+    "OidcClientConfig",
+    "OidcConfig",
     "ProxyConfig",
     "RouteConfig",
     "ScanConfig",
@@ -212,6 +214,48 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OidcClientConfig:
+    """One relying party of the OpenID Provider (``[[oidc.clients]]``).
+
+    ``client_secret`` empty: a public client (``token_endpoint_auth_method = "none"``, PKCE
+    required). ``redirect_uris`` and ``post_logout_redirect_uris`` match exactly (RFC 9700
+    §4.1.3). ``require_pkce`` unset: required for public clients, accepted for confidential
+    ones. ``audience`` empty: the client id. ``login_flows`` empty: every flow (``scan``,
+    ``web``, ``mp``; the names of the login page's ways in). ``first_party`` skips consent.
+    """
+
+    client_id: str = ""
+    client_secret: str = ""
+    name: str = ""
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    backchannel_logout_uri: str = ""
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = (
+        "client_secret_basic"
+    )
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
+    scopes: tuple[str, ...] = ("openid", "profile", "phone", "wechat", "offline_access")
+    audience: str = ""
+    first_party: bool = False
+    require_pkce: bool | None = None
+    login_flows: tuple[str, ...] = ()
+    subject_type: Literal["public", "pairwise"] = "public"
+
+
+@dataclass(frozen=True, slots=True)
+class OidcConfig:
+    """The OpenID Provider: its clients and the lifetimes of what it hands out."""
+
+    clients: tuple[OidcClientConfig, ...] = ()
+    code_ttl: int = 60
+    consent_ttl: int = 31_536_000
+    pairwise_salt: str = ""
+    logout_token_ttl: int = 120
+    backchannel_timeout: float = 5.0
+    backchannel_retries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration. ``dev`` is set by ``--dev``, never by a file."""
 
@@ -227,6 +271,7 @@ class Config:
     scan: ScanConfig = field(default_factory=ScanConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     forward_auth: ForwardAuthConfig = field(default_factory=ForwardAuthConfig)
+    oidc: OidcConfig = field(default_factory=OidcConfig)
     dev: bool = False
 
     @property
