@@ -37,7 +37,7 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     for name in ("introspection-billing", "wechat-web-secret", "wechat-mp-secret",
-                 "wechat-mini-secret"):  # fmt: skip
+                 "wechat-mini-secret", "oidc-pairwise-salt", "oidc-grafana"):  # fmt: skip
         (secrets / name).write_text("s3cret\n")
     (secrets / "session-key-encryption-key").write_text("A" * 43 + "=\n")
     text = EXAMPLE.read_text().replace("/run/secrets/", f"{secrets}/")
