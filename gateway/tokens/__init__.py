@@ -14,10 +14,11 @@ from gateway.tokens.claims import (
     WrongAudience,
     bearer_challenge,
 )
+from gateway.tokens.issuer import CLIENT_ID
 from gateway.tokens.keyfiles import KeyRingError
 from gateway.tokens.metrics import TokenMetrics
 from gateway.tokens.service import TokenService
-from gateway.tokens.session import TokenPair
+from gateway.tokens.session import Session, SessionClient, TokenPair
 
 __all__ = [
     # services
@@ -28,7 +29,10 @@ __all__ = [
     "keys_rotate",
     "token_issue",
     # values
+    "CLIENT_ID",
     "AccessClaims",
+    "Session",
+    "SessionClient",
     "TokenPair",
     # errors (TokenRejected and its typed reasons) and their RFC 6750 challenge
     "KeyRingError",

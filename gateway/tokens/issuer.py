@@ -5,7 +5,8 @@ id, never a WeChat openid), ``aud`` (configured), ``exp``, ``iat``, ``jti`` (128
 ``sid`` (the login session = refresh family), ``client_id`` (RFC 9068 §2.2 requires it: always
 ``CLIENT_ID``, the gateway itself, which obtained the token for the browser or app), ``amr``
 (RFC 8176 style, e.g. ``["wechat_qr"]``), ``scope`` when configured, and ``appid``/``openid``/
-``unionid`` when known.
+``unionid`` when known. An OpenID Provider client's tokens name that client and its audience,
+and every token carries ``auth_time`` when the login time is known.
 
 ``nbf`` is deliberately omitted: it would equal ``iat``, and a verifier whose clock runs a little
 behind ours (and applies no leeway to ``nbf``) would reject a fresh token.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gateway.clock import Clock
@@ -87,12 +88,17 @@ class AccessTokenIssuer:
         scope: str | None = None,
         ttl: int | None = None,
         not_after: float | None = None,
+        client_id: str = CLIENT_ID,
+        audience: str | None = None,
+        auth_time: float | None = None,
     ) -> IssuedToken:
         """Sign an access token for ``sub`` in session ``sid``.
 
         ``ttl`` defaults to ``tokens.access_ttl``; ``not_after`` caps ``exp`` (the end of the
         refresh family, so an access token never outlives its session). ``scope`` overrides
-        the configured scope. Raises KeyRingError when no key is active.
+        the configured scope. ``client_id``/``audience``: an OpenID Provider client's token
+        (its id and its audience) instead of the gateway's own. ``auth_time``: when the user
+        authenticated (RFC 9068 §2.2.1). Raises KeyRingError when no key is active.
         """
         if not sub:
             raise ValueError("sub must not be empty")
@@ -104,14 +110,16 @@ class AccessTokenIssuer:
         claims: dict[str, object] = {
             "iss": self._issuer,
             "sub": sub,
-            "aud": self._audience,
+            "aud": audience or self._audience,
             "exp": exp,
             "iat": iat,
             "jti": new_id(),
             "sid": sid,
-            "client_id": CLIENT_ID,
+            "client_id": client_id,
             "amr": list(amr),
         }
+        if auth_time is not None:
+            claims["auth_time"] = int(auth_time)
         effective_scope = scope if scope is not None else self._scope
         optional = {"scope": effective_scope, "appid": appid, "openid": openid, "unionid": unionid}
         claims.update({name: value for name, value in optional.items() if value})
@@ -121,3 +129,15 @@ class AccessTokenIssuer:
         if self._issued is not None:
             self._issued.inc()
         return IssuedToken(f"{signing_input}.{signature}", str(claims["jti"]), sid, iat, exp)
+
+    def sign_jwt(self, claims: Mapping[str, object], typ: str) -> tuple[str, str]:
+        """Sign other JWTs of the issuer (ID tokens ``typ="JWT"``, logout tokens
+        ``typ="logout+jwt"``) with the active key; returns the token and the key's alg."""
+        key = self._ring.signing_key()
+        header = {"alg": key.alg, "kid": key.kid, "typ": typ}
+        signing_input = (
+            f"{b64url_encode(_compact_json(header).encode())}."
+            f"{b64url_encode(_compact_json(dict(claims)).encode())}"
+        )
+        signature = b64url_encode(sign(key.private_key, signing_input.encode("ascii")))
+        return f"{signing_input}.{signature}", key.alg

@@ -29,7 +29,7 @@ import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from gateway.clock import Clock
@@ -37,11 +37,18 @@ from gateway.errors import InvalidGrant
 from gateway.metrics import Metrics
 from gateway.sealed import SealError, open_with_secret, seal_with_secret
 from gateway.store import Store
-from gateway.tokens.issuer import AccessTokenIssuer, new_id
+from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer, new_id
 from gateway.tokens.jws import is_b64url
 from gateway.tokens.metrics import TokenMetrics
 from gateway.tokens.revocation import RevocationList
-from gateway.tokens.session import Session, TokenPair, refresh_key, session_key
+from gateway.tokens.session import (
+    Session,
+    SessionClient,
+    TokenPair,
+    linked_key,
+    refresh_key,
+    session_key,
+)
 
 __all__ = ["RefreshTokens", "Session", "TokenPair", "refresh_key", "session_key"]
 
@@ -76,6 +83,7 @@ class RefreshTokens:
         self._sliding = sliding
         self._grace = grace
         self._revoke_for = revoke_for  # access_ttl + leeway: how long a sid stays denied
+        self._listeners: list[Callable[[Session], Awaitable[None]]] = []
 
     async def start_session(
         self,
@@ -86,11 +94,13 @@ class RefreshTokens:
         openid: str | None = None,
         unionid: str | None = None,
         scope: str | None = None,
+        client: SessionClient | None = None,
     ) -> TokenPair:
-        """A new session for ``sub`` and its first pair (None or "" for unknown claims)."""
+        """A new session for ``sub`` and its first pair (None or "" for unknown claims);
+        ``client``: the session of an OpenID Provider client, bound to it."""
         now = self._clock.time()
         session = Session(
-            new_id(),
+            client.sid if client and client.sid else new_id(),
             sub,
             tuple(amr),
             now,
@@ -99,10 +109,28 @@ class RefreshTokens:
             openid=openid or "",
             unionid=unionid or "",
             scope=scope or "",
+            client_id=client.client_id if client else "",
+            audience=client.audience if client else "",
+            auth_time=str(client.auth_time) if client else "",
+            op_sid=client.op_sid if client else "",
         )
         await self._store.create_record(session_key(session.sid), session.record(), self._ttl)
+        if session.op_sid:
+            await self._link(session)
         pair, _, _ = await self._mint(session, now)
         return pair
+
+    async def _link(self, session: Session) -> None:
+        """Remember that client session ``session`` was authorized in browser session
+        ``op_sid``, so ending the browser session ends it too (single logout)."""
+        key = linked_key(session.op_sid)
+        await self._store.create_record(key, {"state": "active"}, self._ttl)
+        await self._store.transition(
+            key,
+            from_states=("active",),
+            to_state="active",
+            fields={f"c:{session.sid}": session.client_id},
+        )
 
     async def _mint(self, session: Session, now: float) -> tuple[TokenPair, str, int]:
         """A new refresh token (stored) and access token; also the refresh record's key and
@@ -122,6 +150,9 @@ class RefreshTokens:
             unionid=session.unionid or None,
             scope=session.scope or None,
             not_after=session.expires_at,
+            client_id=session.client_id or CLIENT_ID,
+            audience=session.audience or None,
+            auth_time=float(session.auth_time) if session.auth_time else session.created_at,
         )
         self._metrics.issued.labels(kind="refresh").inc()
         pair = TokenPair(
@@ -130,13 +161,17 @@ class RefreshTokens:
             refresh_token=token,
             sid=session.sid,
             scope=session.scope or None,
+            client_id=session.client_id,
         )
         return pair, key, access.exp
 
-    async def refresh(self, token: str) -> TokenPair:
+    async def refresh(self, token: str, client_id: str = "") -> TokenPair:
         """Rotate ``token``: a new pair, or the same pair again within the grace window.
 
-        Raises InvalidGrant for an unknown, expired, revoked or reused token.
+        ``client_id``: the authenticated OpenID Provider client presenting it ("" for the
+        gateway's own sessions); a refresh token is only good for the client it was issued to
+        (RFC 6749 §6), and another client's attempt changes nothing.
+        Raises InvalidGrant for an unknown, expired, revoked, reused or foreign token.
         """
         if not _plausible(token):
             raise InvalidGrant()
@@ -146,6 +181,8 @@ class RefreshTokens:
             raise InvalidGrant()
         now = self._clock.time()
         session = await self._live_session(record.get("sid", ""), now)
+        if session.client_id != client_id:
+            raise InvalidGrant("the refresh token was not issued to this client")
         if record.get("state") == "active":
             return await self._rotate(token, key, session, now)
         return await self._replay(token, key, record, session, now)
@@ -188,6 +225,7 @@ class RefreshTokens:
                     refresh_token=data["refresh_token"],
                     sid=data["sid"],
                     scope=data.get("scope"),
+                    client_id=session.client_id,
                 )
             except (SealError, KeyError, ValueError, TypeError) as exc:
                 raise InvalidGrant() from exc
@@ -219,17 +257,49 @@ class RefreshTokens:
             ttl=self._ttl,
         )
 
+    def on_end(self, listener: Callable[[Session], Awaitable[None]]) -> None:
+        """Call ``listener`` with every session this process ends (logout, revocation, reuse,
+        the end of the browser session it was authorized in), once per session."""
+        self._listeners.append(listener)
+
     async def end_session(self, sid: str) -> None:
         """End session ``sid``: its refresh tokens stop working and its access tokens are
-        refused by every replica (through the revocation list). Unknown sids are fine."""
+        refused by every replica (through the revocation list). Client sessions authorized in
+        it end too. Unknown sids are fine."""
         now = self._clock.time()
-        await self._store.transition(
+        moved = await self._store.transition(
             session_key(sid),
             from_states=("active",),
             to_state="revoked",
             fields={"revoked_at": str(now)},
         )
         await self._revocations.revoke("sid", sid, now + self._revoke_for)
+        if moved.ok and moved.record is not None:
+            await self._ended(moved.record)
+        linked = await self._store.get_record(linked_key(sid))
+        if linked:
+            await self._store.delete(linked_key(sid))
+            for name in linked:
+                if name.startswith("c:"):
+                    await self.end_session(name[2:])
+
+    async def _ended(self, record: dict[str, str]) -> None:
+        try:
+            session = Session.from_record(record)
+        except (KeyError, ValueError, TypeError):
+            return
+        for listener in self._listeners:
+            try:
+                await listener(session)
+            except Exception:  # a listener's failure never stops a logout
+                log.exception("session-end listener failed")
+
+    async def get_session(self, sid: str) -> Session | None:
+        """The live session ``sid``, or None."""
+        try:
+            return await self._live_session(sid, self._clock.time())
+        except InvalidGrant:
+            return None
 
     async def find_sid(self, token: str) -> str | None:
         """The session of refresh token ``token`` (used or not), or None if unknown."""

@@ -8,6 +8,7 @@ follower), the issuer, the verifier with its cache, and the refresh-token famili
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.clock import Clock
@@ -18,10 +19,11 @@ from gateway.store import Store
 from gateway.tokens import discovery
 from gateway.tokens.admin import open_ring
 from gateway.tokens.claims import AccessClaims
-from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer
+from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer, new_id
 from gateway.tokens.keys import KeyRing
 from gateway.tokens.refresh import RefreshTokens, TokenPair
 from gateway.tokens.revocation import Kind, RevocationList
+from gateway.tokens.session import Session, SessionClient
 from gateway.tokens.verifier import Verifier
 
 __all__ = ["AccessClaims", "TokenPair", "TokenService"]
@@ -38,6 +40,7 @@ class TokenService:
         clock: Clock,
         ring: KeyRing,
         revocations: RevocationList,
+        issuer: AccessTokenIssuer,
         verifier: Verifier,
         refresh_tokens: RefreshTokens,
     ) -> None:
@@ -46,6 +49,7 @@ class TokenService:
         self._clock = clock
         self._ring = ring
         self._revocations = revocations
+        self._issuer = issuer
         self._verifier = verifier
         self._refresh = refresh_tokens
         self._leeway = config.tokens.leeway
@@ -67,10 +71,10 @@ class TokenService:
         when the Store cannot be read."""
         ring = open_ring(config, clock, metrics, reload_interval=key_reload_interval)
         revocations = RevocationList(store, clock, resync_interval=revocation_resync_interval)
-        verifier, refresh = _assemble(config, store, metrics, clock, ring, revocations)
+        issuer, verifier, refresh = _assemble(config, store, metrics, clock, ring, revocations)
         await revocations.start()
         ring.start()
-        return cls(config, clock, ring, revocations, verifier, refresh)
+        return cls(config, clock, ring, revocations, issuer, verifier, refresh)
 
     async def close(self) -> None:
         """Stop the background tasks (the Store is closed by its owner)."""
@@ -102,10 +106,13 @@ class TokenService:
         openid: str | None = None,
         unionid: str | None = None,
         scope: str | None = None,
+        client: SessionClient | None = None,
     ) -> TokenPair:
         """Start a login session for ``sub`` and return its first pair.
 
-        ``scope`` defaults to ``tokens.scope``. Raises StoreUnavailable, KeyRingError.
+        ``scope`` defaults to ``tokens.scope``. ``client``: an OpenID Provider client's session
+        (its tokens name the client and carry its audience; its refresh tokens work for it
+        only). Raises StoreUnavailable, KeyRingError.
         """
         return await self._refresh.start_session(
             sub,
@@ -114,17 +121,46 @@ class TokenService:
             openid=openid,
             unionid=unionid,
             scope=scope if scope is not None else self._config.tokens.scope,
+            client=client,
         )
+
+    def issue_client_token(
+        self, client_id: str, audience: str, scope: str | None
+    ) -> tuple[str, int]:
+        """An access token for a service account (RFC 6749 §4.4): ``sub`` = ``client_id``, no
+        session and no refresh token. Returns the token and its lifetime in seconds."""
+        issued = self._issuer.issue(
+            client_id,
+            sid=new_id(),
+            amr=(),
+            scope=scope or "",
+            client_id=client_id,
+            audience=audience,
+        )
+        return issued.token, issued.exp - issued.iat
+
+    def sign_jwt(self, claims: dict[str, Any], typ: str) -> tuple[str, str]:
+        """Sign an ID token (``typ="JWT"``) or a logout token (``"logout+jwt"``) with the
+        active key; the token and the algorithm it was signed with."""
+        return self._issuer.sign_jwt(claims, typ)
+
+    async def get_session(self, sid: str) -> Session | None:
+        """The live login session ``sid`` (user, client, auth_time...), or None."""
+        return await self._refresh.get_session(sid)
+
+    def on_session_end(self, listener: Callable[[Session], Awaitable[None]]) -> None:
+        """Call ``listener`` with every session this process ends (see RefreshTokens)."""
+        self._refresh.on_end(listener)
 
     def verify(self, token: str, *, audience: str | None = None) -> AccessClaims:
         """The claims of a valid access token; InvalidToken (``TokenRejected``) otherwise.
         Synchronous and Store-free: safe on every request."""
         return self._verifier.verify(token, audience=audience)
 
-    async def refresh(self, refresh_token: str) -> TokenPair:
+    async def refresh(self, refresh_token: str, client_id: str = "") -> TokenPair:
         """RFC 6749 §6 with rotation; InvalidGrant for a bad, expired, revoked or reused
-        token."""
-        return await self._refresh.refresh(refresh_token)
+        token, or one issued to another client (``client_id`` "" = the gateway's own)."""
+        return await self._refresh.refresh(refresh_token, client_id)
 
     # -- ending sessions ------------------------------------------------------------------
 
@@ -190,8 +226,9 @@ def _assemble(
     clock: Clock,
     ring: KeyRing,
     revocations: RevocationList,
-) -> tuple[Verifier, RefreshTokens]:
-    """The verifier and the refresh-token families, configured from ``config.tokens``."""
+) -> tuple[AccessTokenIssuer, Verifier, RefreshTokens]:
+    """The issuer, the verifier and the refresh-token families, configured from
+    ``config.tokens``."""
     t = config.tokens
     issuer = AccessTokenIssuer(ring, issuer=config.issuer, audience=t.audience,
                                access_ttl=t.access_ttl, scope=t.scope, clock=clock,
@@ -203,4 +240,4 @@ def _assemble(
                             refresh_ttl=t.refresh_ttl, sliding=t.refresh_sliding,
                             grace=t.refresh_reuse_grace,
                             revoke_for=t.access_ttl + t.leeway)  # fmt: skip
-    return verifier, refresh
+    return issuer, verifier, refresh

@@ -13,11 +13,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Session", "TokenPair", "refresh_key", "session_key"]
+__all__ = ["Session", "SessionClient", "TokenPair", "linked_key", "refresh_key", "session_key"]
 
 
 def session_key(sid: str) -> str:
     return f"tokens:session:{sid}"
+
+
+def linked_key(op_sid: str) -> str:
+    """The client sessions authorized in browser session ``op_sid`` (``c:<sid>`` fields)."""
+    return f"tokens:linked:{op_sid}"
 
 
 def refresh_key(token: str) -> str:
@@ -34,6 +39,7 @@ class TokenPair:
     refresh_token: str = field(repr=False)
     sid: str
     scope: str | None = None
+    client_id: str = ""  # "" for the gateway's own sessions
 
     def as_response(self) -> dict[str, Any]:
         """The token endpoint's JSON body."""
@@ -49,6 +55,20 @@ class TokenPair:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionClient:
+    """What binds a new session to an OpenID Provider client: the client, its tokens'
+    audience, when the user authenticated, the browser session it was authorized in, and the
+    session id to use (chosen when the authorization code was issued, so a replayed code can
+    name the session to revoke)."""
+
+    client_id: str
+    audience: str
+    auth_time: float
+    op_sid: str
+    sid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Session:
     """A login session (refresh family) and the identity its access tokens carry."""
 
@@ -61,6 +81,12 @@ class Session:
     openid: str = ""
     unionid: str = ""
     scope: str = ""
+    # an OpenID Provider client's session: its client, the audience of its access tokens,
+    # when the user authenticated, and the browser (OP) session it was authorized in
+    client_id: str = ""
+    audience: str = ""
+    auth_time: str = ""
+    op_sid: str = ""
 
     def record(self) -> dict[str, str]:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -73,7 +99,8 @@ class Session:
         amr = json.loads(rec["amr"])
         if not isinstance(amr, list):
             raise TypeError("amr")
-        names = ("appid", "openid", "unionid", "scope")
+        names = ("appid", "openid", "unionid", "scope", "client_id", "audience", "auth_time",
+                 "op_sid")  # fmt: skip
         optional = {name: rec.get(name, "") for name in names}
         return cls(
             sid=rec["sid"],
