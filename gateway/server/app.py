@@ -19,11 +19,13 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin, SessionIssuer
 from gateway.metrics import Metrics
+from gateway.oidc import BackchannelLogout, OidcMetrics, Provider
 from gateway.server import health, telemetry
 from gateway.server import login as login_routes
 from gateway.server import metrics as metrics_routes
+from gateway.server import oidc as oidc_routes
 from gateway.server import tokens as token_routes
-from gateway.server.access import Access, RouteTable
+from gateway.server.access import Access, Policy, RouteTable
 from gateway.server.caller import write_cookie_change
 from gateway.server.keys import (
     ACCESS,
@@ -34,12 +36,14 @@ from gateway.server.keys import (
     METRICS,
     MINIPROGRAM,
     OAUTH,
+    OIDC,
     PROXY,
     PROXY_SESSION,
     READINESS,
     SCAN,
     STORE,
     TOKENS,
+    USERINFO_POLICY,
     USERS,
     WECHAT,
     WECHAT_SESSION,
@@ -93,7 +97,16 @@ def create_app(
     telemetry.create_families(metrics)  # every family is on /metrics from the first scrape
     app[READINESS] = Readiness()
     app.cleanup_ctx.extend(
-        [_store_ctx, _tokens_ctx, _users_ctx, _wechat_ctx, _login_ctx, _scan_ctx, _proxy_ctx]
+        [
+            _store_ctx,
+            _tokens_ctx,
+            _users_ctx,
+            _wechat_ctx,
+            _login_ctx,
+            _oidc_ctx,
+            _scan_ctx,
+            _proxy_ctx,
+        ]
     )
     app.on_shutdown.append(_end_waiters)
     app.on_response_prepare.append(write_cookie_change)
@@ -103,6 +116,7 @@ def create_app(
     token_routes.setup_routes(app)
     login_routes.setup_routes(app)
     scan_routes.setup_routes(app)
+    oidc_routes.setup_routes(app)
     setup_forward_auth(app)
     if config.dev:
         _mount_dev_tools(app)
@@ -181,6 +195,36 @@ async def _login_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await oauth.close()
+
+
+async def _oidc_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The OpenID Provider, UserInfo's policy (the gateway's own tokens and every client's),
+    and back-channel logout: a session-end listener with its own HTTP session."""
+    config, tokens = app[CONFIG], app[TOKENS]
+    provider = Provider(config, app[STORE], tokens, app[USERS], app[CLOCK])
+    app[OIDC] = provider
+    app[USERINFO_POLICY] = Policy(own=True, also=provider.clients.audiences())
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False)
+    counted = app[METRICS].of(OidcMetrics).backchannel_logout
+
+    async def post(url: str, form: dict[str, str], timeout: float) -> int:
+        async with session.post(
+            url, data=form, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            return response.status
+
+    backchannel = BackchannelLogout(
+        config.oidc, config.issuer, provider.clients,
+        provider.subject_for,
+        tokens.sign_jwt, post, app[CLOCK],
+        lambda client_id, result: counted.labels(client_id, result).inc(),
+    )  # fmt: skip
+    tokens.on_session_end(backchannel.session_ended)
+    try:
+        yield
+    finally:
+        await backchannel.close()
+        await session.close()
 
 
 async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -20,7 +20,8 @@ from gateway.singleflight import SingleFlight
 
 if TYPE_CHECKING:
     from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin
-    from gateway.server.access import Access, Caller
+    from gateway.oidc import Provider
+    from gateway.server.access import Access, Caller, Policy
     from gateway.server.readiness import Readiness
     from gateway.store import Store
     from gateway.tokens import TokenService
@@ -37,6 +38,7 @@ __all__ = [
     "METRICS",
     "MINIPROGRAM",
     "OAUTH",
+    "OIDC",
     "PROXY",
     "PROXY_SESSION",
     "READINESS",
@@ -45,6 +47,7 @@ __all__ = [
     "SCAN",
     "STORE",
     "TOKENS",
+    "USERINFO_POLICY",
     "USERS",
     "WECHAT",
     "WECHAT_SESSION",
@@ -76,6 +79,9 @@ IMAGE_CACHES: web.AppKey[dict[str, SingleFlight[str, tuple[bytes, str]]]] = web.
     "scan_image_caches"
 )
 ACCESS: web.AppKey[Access] = web.AppKey("access")
+OIDC: web.AppKey[Provider] = web.AppKey("oidc")
+# UserInfo's policy: the gateway's own tokens and those of every OpenID Provider client
+USERINFO_POLICY: web.AppKey[Policy] = web.AppKey("userinfo_policy")
 PROXY_SESSION = web.AppKey("proxy_session", ClientSession)
 PROXY: web.AppKey[RequestHandler] = web.AppKey("proxy")
 FORWARD_AUTH: web.AppKey[RequestHandler] = web.AppKey("forward_auth")

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from gateway.login import LoginMetrics, ScanMetrics
 from gateway.metrics import LATENCY_BUCKETS, Metrics
+from gateway.oidc import OidcMetrics
 from gateway.store import StoreMetrics
 from gateway.tokens import TokenMetrics
 from gateway.wechat import WeChatMetrics
@@ -53,7 +54,15 @@ class ProxyMetrics:
 
 
 # Every package's family set, in the README's order.
-FAMILY_SETS = (StoreMetrics, TokenMetrics, LoginMetrics, WeChatMetrics, ScanMetrics, ProxyMetrics)
+FAMILY_SETS = (
+    StoreMetrics,
+    TokenMetrics,
+    LoginMetrics,
+    WeChatMetrics,
+    ScanMetrics,
+    ProxyMetrics,
+    OidcMetrics,
+)
 
 
 def create_families(metrics: Metrics) -> tuple[object, ...]:

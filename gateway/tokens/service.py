@@ -16,7 +16,6 @@ from gateway.config import Config
 from gateway.errors import InvalidToken
 from gateway.metrics import Metrics
 from gateway.store import Store
-from gateway.tokens import discovery
 from gateway.tokens.admin import open_ring
 from gateway.tokens.claims import AccessClaims
 from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer, new_id
@@ -157,6 +156,10 @@ class TokenService:
         Synchronous and Store-free: safe on every request."""
         return self._verifier.verify(token, audience=audience)
 
+    def id_token_hint(self, token: str) -> dict[str, Any] | None:
+        """The claims of an ID token signed here (expired or not), else None."""
+        return self._verifier.id_token_hint(token)
+
     async def refresh(self, refresh_token: str, client_id: str = "") -> TokenPair:
         """RFC 6749 §6 with rotation; InvalidGrant for a bad, expired, revoked or reused
         token, or one issued to another client (``client_id`` "" = the gateway's own)."""
@@ -213,10 +216,6 @@ class TokenService:
     def jwks_document(self) -> tuple[bytes, str]:
         """The JWKS (only public members of every published key) and its strong ETag."""
         return self._ring.jwks()
-
-    def openid_configuration(self, public_url: str) -> dict[str, Any]:
-        """OpenID Connect Discovery metadata with endpoints under ``public_url``."""
-        return discovery.openid_configuration(self._config, public_url)
 
 
 def _assemble(

@@ -174,6 +174,30 @@ class Verifier:
             claims, issuer=self._issuer, audience=audience, now=now, leeway=self._leeway
         )
 
+    def id_token_hint(self, token: str) -> dict[str, Any] | None:
+        """The claims of an ID token this issuer signed (OIDC RP-Initiated Logout §2:
+        ``id_token_hint``; it may have expired), or None for anything else."""
+        header, sep, rest = token.partition(".") if len(token) <= self._max_bytes else ("", "", "")
+        payload, sep2, signature = rest.partition(".")
+        if not (sep and sep2) or "." in signature:
+            return None
+        try:
+            head = json.loads(b64url_decode(header))
+            kid = head.get("kid") if isinstance(head, dict) else None
+            key = self._ring.by_kid.get(kid) if isinstance(kid, str) else None
+            if key is None or head.get("alg") != key.alg or head.get("typ") != "JWT":
+                return None
+            sig = b64url_decode(signature)
+            signing_input = token[: len(header) + 1 + len(payload)].encode("ascii")
+            if not verify(key.public_key, sig, signing_input):
+                return None
+            claims = json.loads(b64url_decode(payload))
+        except (ValueError, RecursionError, TypeError):
+            return None
+        if not isinstance(claims, dict) or claims.get("iss") != self._issuer:
+            return None
+        return claims
+
     def _key_for(self, segment: str) -> KeyFile:
         """The key named by a header we did not write byte-for-byte; checks every member."""
         try:

@@ -24,7 +24,9 @@ class Policy:
     - ``cookie``: the browser session cookie counts as a credential (False: bearer only, for
       APIs a browser must never reach with its ambient cookie);
     - ``own``: the gateway's own API: a token for another audience is not ours (401
-      ``invalid_token``), where a proxied route answers 403 ``insufficient_scope``.
+      ``invalid_token``), where a proxied route answers 403 ``insufficient_scope``;
+    - ``also``: further audiences accepted (UserInfo takes the access tokens of every
+      OpenID Provider client).
     """
 
     auth: Literal["required", "optional", "public"] = "required"
@@ -32,6 +34,7 @@ class Policy:
     scopes: frozenset[str] = frozenset()
     cookie: bool = True
     own: bool = False
+    also: tuple[str, ...] = ()
 
 
 # the gateway's own endpoints: a bearer token or the session cookie

@@ -1,11 +1,13 @@
 """HTML pages: templates, i18n and the page engine every page is rendered by (``engine``).
 
-Other rooms use this face only: the pages of flows A/B (``login``) and of scan-login
-(``scan``), and the static assets the scan room serves at ``ASSET_PATH``.
+Other rooms use this face only: the pages of flows A/B (``login``), of scan-login (``scan``)
+and of the OpenID Provider (``oidc``), and the static assets the scan room serves at
+``ASSET_PATH``.
 """
 
 from gateway.server.pages.engine import ASSET_PATH, Asset, asset
 from gateway.server.pages.login import denied_page, embed_page, embed_script, snapshot_page
+from gateway.server.pages.oidc import consent_page, logout_page, oidc_error_page, page_lang
 from gateway.server.pages.scan import confirm_page, login_page, message_page
 
 __all__ = [
@@ -19,4 +21,9 @@ __all__ = [
     "login_page",
     "message_page",
     "snapshot_page",
+    # the OpenID Provider's pages
+    "consent_page",
+    "logout_page",
+    "oidc_error_page",
+    "page_lang",
 ]

@@ -1,9 +1,14 @@
 """Token endpoints: refresh, logout, revocation, introspection and userinfo.
 
-- ``POST /auth/token`` (RFC 6749 §6): ``grant_type=refresh_token``, form-encoded or JSON; the
-  new pair with ``Cache-Control: no-store`` and ``Pragma: no-cache`` (§5.1). Public clients: no
-  client authentication (the refresh token is the credential). A ``scope`` parameter is
-  accepted and ignored: the pair keeps the scope of the login.
+- ``POST /auth/token``, form-encoded or JSON; answers with ``Cache-Control: no-store`` and
+  ``Pragma: no-cache`` (RFC 6749 §5.1):
+  - ``refresh_token`` without client authentication (or ``client_id=wxgate``): the gateway's
+    own sessions (RFC 6749 §6; the refresh token is the credential). A ``scope`` parameter is
+    accepted and ignored: the pair keeps the scope of the login.
+  - for OpenID Provider clients, authenticated by their registered method
+    (``clientauth``): ``authorization_code`` (OIDC Core §3.1.3), ``refresh_token`` (bound to
+    the client it was issued to) and ``client_credentials`` (RFC 6749 §4.4). Errors per RFC
+    6749 §5.2: ``invalid_client`` is 401 with a Basic challenge.
 - ``POST /auth/logout``: ends the session of the presented credentials (session cookie, bearer
   token or a ``refresh_token`` parameter) and clears the cookie. 204, or 303 to ``return_to``
   (a relative path or an origin from ``login.allowed_return_origins``; anything else goes to
@@ -18,39 +23,98 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from gateway.errors import InvalidClient, InvalidRequest, UnsupportedGrantType
+from gateway.errors import GatewayError, InvalidClient, InvalidRequest, UnsupportedGrantType
 from gateway.login import safe_return_to
-from gateway.server.access import OWN_API, bearer_token, clear_session, read_session
+from gateway.oidc import BASIC_CHALLENGE, Client, Credentials, OidcMetrics, Provider
+from gateway.server.access import bearer_token, clear_session, read_session
 from gateway.server.caller import authenticated
 from gateway.server.common import NO_STORE, read_params, redirect
-from gateway.server.keys import CONFIG, TOKENS, USERS
+from gateway.server.keys import CONFIG, METRICS, OIDC, TOKENS, USERINFO_POLICY, USERS
+from gateway.server.tokens.clientauth import presented_credentials
+from gateway.tokens import CLIENT_ID
 
 __all__ = ["setup_routes"]
 
-_BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="wxgate"'}
-
 
 async def token(request: web.Request) -> web.Response:
-    """Refresh: a new access + refresh pair for a valid refresh token."""
+    """The token endpoint: the grant named by ``grant_type`` (module doc)."""
     params = await read_params(request)
     grant_type = params.get("grant_type")
     if not grant_type:
         raise InvalidRequest("grant_type is required", headers=NO_STORE)
-    if grant_type != "refresh_token":
+    credentials = presented_credentials(request, params)
+    if grant_type == "refresh_token" and (credentials is None or _first_party(credentials)):
+        return await _first_party_refresh(request, params)
+    if grant_type not in _CLIENT_GRANTS:
         raise UnsupportedGrantType(headers=NO_STORE)
+    if credentials is None:
+        raise InvalidClient("client authentication is required", headers=BASIC_CHALLENGE)
+    provider = request.app[OIDC]
+    counted = request.app[METRICS].of(OidcMetrics).tokens
+    label = credentials.client_id if provider.clients.get(credentials.client_id) else "unknown"
+    try:
+        client = provider.clients.authenticate(credentials)
+        body = await _CLIENT_GRANTS[grant_type](provider, client, params)
+    except GatewayError as exc:
+        counted.labels(grant_type, label, exc.error).inc()
+        raise
+    counted.labels(grant_type, label, "ok").inc()
+    return web.json_response(body, headers=NO_STORE)
+
+
+def _first_party(credentials: Credentials) -> bool:
+    return credentials.method == "none" and credentials.client_id == CLIENT_ID
+
+
+async def _first_party_refresh(request: web.Request, params: dict[str, str]) -> web.Response:
+    """The gateway's own sessions (browser, mini-program): the refresh token is the
+    credential (a public client)."""
     refresh_token = params.get("refresh_token")
     if not refresh_token:
         raise InvalidRequest("refresh_token is required", headers=NO_STORE)
     pair = await request.app[TOKENS].refresh(refresh_token)
     return web.json_response(pair.as_response(), headers=NO_STORE)
+
+
+async def _authorization_code(
+    provider: Provider, client: Client, params: dict[str, str]
+) -> dict[str, Any]:
+    code = params.get("code")
+    if not code:
+        raise InvalidRequest("code is required")
+    return await provider.exchange_code(
+        client, code, params.get("redirect_uri"), params.get("code_verifier")
+    )
+
+
+async def _refresh_token(
+    provider: Provider, client: Client, params: dict[str, str]
+) -> dict[str, Any]:
+    refresh_token = params.get("refresh_token")
+    if not refresh_token:
+        raise InvalidRequest("refresh_token is required")
+    return await provider.refresh(client, refresh_token)
+
+
+async def _client_credentials(
+    provider: Provider, client: Client, params: dict[str, str]
+) -> dict[str, Any]:
+    return provider.client_credentials(client, params.get("scope"))
+
+
+_CLIENT_GRANTS: dict[
+    str, Callable[[Provider, Client, dict[str, str]], Awaitable[dict[str, Any]]]
+] = {
+    "authorization_code": _authorization_code,
+    "refresh_token": _refresh_token,
+    "client_credentials": _client_credentials,
+}
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -83,37 +147,18 @@ async def revoke(request: web.Request) -> web.Response:
     return web.Response(status=200, headers=NO_STORE)
 
 
-def _basic_credentials(header: str) -> tuple[str, str]:
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        raise InvalidClient(headers=_BASIC_CHALLENGE)
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidClient(headers=_BASIC_CHALLENGE) from exc
-    client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        raise InvalidClient(headers=_BASIC_CHALLENGE)
-    # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-    return unquote_plus(client_id), unquote_plus(secret)
-
-
 def _authenticate_client(request: web.Request, params: dict[str, str]) -> str:
     """The authenticated introspection client's id; InvalidClient (401) otherwise."""
-    header = request.headers.get("Authorization")
-    if header is not None:
-        if "client_secret" in params:
-            raise InvalidRequest("use one client authentication method, not two")
-        client_id, secret = _basic_credentials(header)
-    else:
-        client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
+    credentials = presented_credentials(request, params)
+    client_id = credentials.client_id if credentials else ""
+    secret = credentials.secret if credentials else ""
     matched = False
     for client in request.app[CONFIG].tokens.introspection_clients:
         same_id = hmac.compare_digest(client.client_id.encode(), client_id.encode())
         same_secret = hmac.compare_digest(client.client_secret.encode(), secret.encode())
         matched |= same_id and same_secret
     if not (client_id and secret and matched):
-        raise InvalidClient(headers=_BASIC_CHALLENGE)
+        raise InvalidClient(headers=BASIC_CHALLENGE)
     return client_id
 
 
@@ -130,9 +175,13 @@ async def introspect(request: web.Request) -> web.Response:
 
 
 async def userinfo(request: web.Request) -> web.Response:
-    """``sub`` and what the gateway knows of the user's WeChat identity and profile (a session
-    cookie is renewed if needed, as on the proxy)."""
-    claims = await authenticated(request, OWN_API)
+    """OIDC Core §5.3. A client's access token: ``sub`` as that client sees it and the claims
+    its scopes allow. The gateway's own sessions (bearer or cookie, renewed like the proxy's):
+    ``sub`` and everything known of the user's WeChat identity and profile."""
+    claims = await authenticated(request, request.app[USERINFO_POLICY])
+    scoped = await request.app[OIDC].userinfo(claims)
+    if scoped is not None:
+        return web.json_response(scoped, headers=NO_STORE)
     body: dict[str, Any] = {"sub": claims.sub}
     body.update({k: v for k, v in _token_identity(claims.raw).items() if v})
     users = request.app.get(USERS)

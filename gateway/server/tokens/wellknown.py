@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.server.keys import CONFIG, TOKENS
+from gateway.server.keys import CONFIG, OIDC, TOKENS
 
 __all__ = ["etag_matches", "setup_routes"]
 
@@ -47,7 +47,7 @@ async def openid_configuration(request: web.Request) -> web.Response:
     is set, else under the issuer (never under a bind address)."""
     config = request.app[CONFIG]
     base = config.server.public_url.rstrip("/") or config.issuer
-    document = request.app[TOKENS].openid_configuration(base)
+    document = request.app[OIDC].discovery(base)
     return web.json_response(document, headers=_cache_headers(request))
 
 

@@ -1,0 +1,148 @@
+"""The authorization endpoint, ``GET|POST /auth/authorize`` (OIDC Core §3.1.2, RFC 6749 §4.1,
+RFC 7636, RFC 9207), and its consent form, ``POST /auth/authorize/consent``.
+
+The request is checked first (``oidc.authorization``: an untrusted client or redirect URI is an
+error page, never a redirect). Then the browser's wxgate session decides:
+
+- no session, ``prompt=login``, a session older than ``max_age``, or one through a way in the
+  client does not accept → the login page, coming back here (without ``prompt=login`` and
+  ``max_age``: the person has just authenticated); ``prompt=none`` → ``login_required``;
+- a third-party client without remembered consent for these scopes → the consent page (its
+  form carries a single-use handle stored with the request, bound to the browser session: that
+  is the CSRF protection); ``prompt=none`` → ``consent_required``;
+- else a code: 302 to the redirect URI with ``code``, ``state`` and ``iss``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from gateway.errors import InvalidRequest
+from gateway.oidc import AuthorizationRequest, AuthorizeError, BrowserLogin, OidcMetrics, Provider
+from gateway.server.access import Policy
+from gateway.server.caller import authenticate
+from gateway.server.common import LOGIN_PATH, read_params, redirect
+from gateway.server.keys import METRICS, OIDC, STORE
+from gateway.server.pages import consent_page, oidc_error_page, page_lang
+
+__all__ = ["setup_routes"]
+
+AUTHORIZE_PATH = "/auth/authorize"
+_BROWSER = Policy(auth="optional", own=True)  # the wxgate session in this browser
+_CONSENT_TTL = 600.0
+_FRESH_LOGIN_DROPS = ("prompt", "max_age")
+
+
+async def _params(request: web.Request) -> dict[str, str]:
+    if request.method == "POST":
+        if request.content_type != "application/x-www-form-urlencoded":
+            raise InvalidRequest("the authorization request must be form-encoded")
+        return await read_params(request)
+    if any(len(request.query.getall(name)) > 1 for name in request.query):
+        raise InvalidRequest("a parameter is repeated")  # RFC 6749 §3.1
+    return dict(request.query)
+
+
+async def authorize(request: web.Request) -> web.StreamResponse:
+    response, client, result = await _authorize(request)
+    request.app[METRICS].of(OidcMetrics).authorizations.labels(client, result).inc()
+    return response
+
+
+async def _authorize(request: web.Request) -> tuple[web.StreamResponse, str, str]:
+    """The response, and the client and result it is counted under."""
+    provider = request.app[OIDC]
+    try:
+        params = await _params(request)
+    except InvalidRequest as exc:
+        return oidc_error_page(request, exc.description, page_lang(request)), "unknown", "error"
+    try:
+        areq = provider.parse(params)
+    except AuthorizeError as exc:
+        known = provider.clients.get(params.get("client_id", ""))
+        return _refused(request, provider, exc), known.client_id if known else "unknown", "error"
+    client = areq.client.client_id
+    caller = await authenticate(request, _BROWSER)
+    login = BrowserLogin.of(caller.claims) if caller.claims is not None else None
+    if login is None or "login" in areq.prompt or provider.needs_login(areq, login):
+        if "none" in areq.prompt:
+            refused = _error_redirect(provider, areq, "login_required", "the user must log in")
+            return refused, client, "login_required"
+        return redirect(_login_url(params)), client, "login"
+    if await provider.needs_consent(areq, login):
+        if "none" in areq.prompt:
+            refused = _error_redirect(provider, areq, "consent_required", "consent is required")
+            return refused, client, "consent_required"
+        return await _ask_consent(request, areq, login, params), client, "consent"
+    location = await provider.issue_code(areq, login, redirect_given="redirect_uri" in params)
+    return redirect(location), client, "code"
+
+
+def _login_url(params: dict[str, str]) -> str:
+    """The login page, returning to this request as a GET (without what a fresh login
+    satisfies: ``prompt=login`` and ``max_age``)."""
+    back = {k: v for k, v in params.items() if k not in _FRESH_LOGIN_DROPS}
+    return_to = f"{AUTHORIZE_PATH}?{urlencode(back)}"
+    return f"{LOGIN_PATH}?{urlencode({'return_to': return_to})}"
+
+
+def _refused(request: web.Request, provider: Provider, exc: AuthorizeError) -> web.Response:
+    if exc.redirect_uri is None:
+        return oidc_error_page(request, f"{exc.error}: {exc.description}", page_lang(request))
+    return redirect(provider.response_url(exc.redirect_uri, {
+        "error": exc.error, "error_description": exc.description, "state": exc.state,
+    }))  # fmt: skip
+
+
+def _error_redirect(
+    provider: Provider, areq: AuthorizationRequest, error: str, description: str
+) -> web.Response:
+    return redirect(provider.response_url(areq.redirect_uri, {
+        "error": error, "error_description": description, "state": areq.state,
+    }))  # fmt: skip
+
+
+async def _ask_consent(
+    request: web.Request, areq: AuthorizationRequest, login: BrowserLogin, params: dict[str, str]
+) -> web.Response:
+    handle = secrets.token_urlsafe(32)
+    record = {"params": params, "sub": login.sub, "sid": login.sid}
+    await request.app[STORE].set(f"oidc:consent-form:{handle}", json.dumps(record), _CONSENT_TTL)
+    lang = page_lang(request, areq.ui_locales)
+    return consent_page(request, areq.client.name, areq.scopes, handle, lang)
+
+
+async def consent(request: web.Request) -> web.StreamResponse:
+    """The consent form: allow (remembered, then a code) or deny (``access_denied``)."""
+    provider = request.app[OIDC]
+    form = await read_params(request)
+    raw = await request.app[STORE].take(f"oidc:consent-form:{form.get('consent', '')}")
+    caller = await authenticate(request, _BROWSER)
+    if raw is None or caller.claims is None:
+        return oidc_error_page(request, "the consent form expired or was already used",
+                               page_lang(request))  # fmt: skip
+    record = json.loads(raw)
+    login = BrowserLogin.of(caller.claims)
+    if record["sid"] != login.sid or record["sub"] != login.sub:  # another session's form
+        return oidc_error_page(request, "the consent form belongs to another session",
+                               page_lang(request))  # fmt: skip
+    params: dict[str, str] = record["params"]
+    try:
+        areq = provider.parse(params)
+    except AuthorizeError as exc:
+        return _refused(request, provider, exc)
+    if form.get("action") != "allow":
+        return _error_redirect(provider, areq, "access_denied", "the user denied the request")
+    await provider.consents.grant(login.sub, areq.client.client_id, areq.scopes)
+    location = await provider.issue_code(areq, login, redirect_given="redirect_uri" in params)
+    return redirect(location)
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get(AUTHORIZE_PATH, authorize, allow_head=False)
+    app.router.add_post(AUTHORIZE_PATH, authorize)
+    app.router.add_post(AUTHORIZE_PATH + "/consent", consent)

@@ -1,0 +1,104 @@
+"""Pages of the OpenID Provider: consent, the authorization error page, logout confirmation.
+Language: the request's ``ui_locales`` (OIDC Core §3.1.2.1) when it names zh or en, else the
+usual choice (``?lang=``, ``Accept-Language``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.server.pages.engine import Markup, escape, render
+from gateway.server.pages.i18n import pick_lang
+
+__all__ = ["consent_page", "logout_page", "oidc_error_page", "page_lang"]
+
+_CSP = {"style-src": "'unsafe-inline'", "form-action": "'self'"}
+
+_TEXT = {
+    "en": {
+        "consent_title": "Allow access?",
+        "consent_text": "$client wants to use your account. It asks for:",
+        "allow": "Allow",
+        "deny": "Deny",
+        "error_title": "This login request cannot be completed",
+        "error_text": "The application sent a request that is not valid. Go back to it and try"
+        " again; if it keeps happening, tell its administrators.",
+        "logout_title": "Log out?",
+        "logout_text": "Log out of your account on this device?",
+        "logout_button": "Log out",
+        "logged_out_title": "Logged out",
+        "logged_out_text": "You have been logged out.",
+        "openid": "Your account identifier",
+        "profile": "Your nickname and avatar",
+        "phone": "Your phone number",
+        "wechat": "Your WeChat identifiers (openid, unionid)",
+        "offline_access": "Keep access while you are away",
+    },
+    "zh": {
+        "consent_title": "是否允许访问？",
+        "consent_text": "$client 请求使用你的账号，需要以下权限：",
+        "allow": "允许",
+        "deny": "拒绝",
+        "error_title": "无法完成此登录请求",
+        "error_text": "应用发送的请求无效。请返回应用重试；如果问题持续出现，请联系其管理员。",
+        "logout_title": "退出登录？",
+        "logout_text": "是否在此设备上退出你的账号？",
+        "logout_button": "退出登录",
+        "logged_out_title": "已退出登录",
+        "logged_out_text": "你已退出登录。",
+        "openid": "你的账号标识",
+        "profile": "你的昵称和头像",
+        "phone": "你的手机号码",
+        "wechat": "你的微信标识（openid、unionid）",
+        "offline_access": "在你离开时保持访问",
+    },
+}
+
+
+def page_lang(request: web.BaseRequest, ui_locales: tuple[str, ...] = ()) -> str:
+    """``zh`` or ``en``: the first of ``ui_locales`` we have, else the request's choice."""
+    for tag in ui_locales:
+        primary = tag.lower().split("-")[0]
+        if primary in _TEXT:
+            return primary
+    return pick_lang(request)
+
+
+def consent_page(
+    request: web.BaseRequest, client_name: str, scopes: tuple[str, ...], consent: str, lang: str
+) -> web.Response:
+    """Ask the person whether ``client_name`` may have ``scopes``; the form posts ``consent``
+    (the single-use handle of this request) with ``action`` = allow or deny."""
+    t = _TEXT[lang]
+    items = Markup("".join(f"<li>{escape(t.get(s, s))}</li>" for s in scopes))
+    return render(
+        request, "oidc-consent.html", csp=_CSP, lang=("zh-CN" if lang == "zh" else "en"),
+        title=t["consent_title"], text=t["consent_text"].replace("$client", client_name),
+        scopes=items, consent=consent, allow=t["allow"], deny=t["deny"],
+    )  # fmt: skip
+
+
+def oidc_error_page(request: web.BaseRequest, error: str, lang: str) -> web.Response:
+    """An authorization request whose client or redirect URI cannot be trusted: never a
+    redirect (OIDC Core §3.1.2.6), a page with the error code."""
+    t = _TEXT[lang]
+    return render(
+        request, "oidc-message.html", status=400, csp=_CSP,
+        lang=("zh-CN" if lang == "zh" else "en"), kind="error",
+        title=t["error_title"], text=t["error_text"], error=error,
+    )  # fmt: skip
+
+
+def logout_page(request: web.BaseRequest, confirm: str | None, lang: str) -> web.Response:
+    """RP-initiated logout without an ``id_token_hint``: ask first (``confirm`` is the form's
+    single-use handle); ``confirm`` None: the done page."""
+    t = _TEXT[lang]
+    tag = "zh-CN" if lang == "zh" else "en"
+    if confirm is None:
+        return render(
+            request, "oidc-message.html", csp=_CSP, lang=tag, kind="logged-out",
+            title=t["logged_out_title"], text=t["logged_out_text"], error="",
+        )  # fmt: skip
+    return render(
+        request, "oidc-logout.html", csp=_CSP, lang=tag, title=t["logout_title"],
+        text=t["logout_text"], confirm=confirm, button=t["logout_button"],
+    )  # fmt: skip
