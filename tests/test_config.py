@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -412,3 +413,29 @@ def test_check_config_prints_client_problems(
         "loopback host)",
     ]
 
+
+def test_dev_config_registers_the_demo_clients() -> None:
+    config = load_config(DEV_CONFIG_PATH, {}, dev=True)
+    clients = {c.client_id: c for c in config.oidc.clients}
+    assert set(clients) == {"demo-spa", "demo-rp"}
+    spa, rp = clients["demo-spa"], clients["demo-rp"]
+    assert (spa.client_secret, spa.token_endpoint_auth_method, spa.first_party) == (
+        "", "none", True,
+    )  # fmt: skip
+    assert (rp.client_secret, rp.token_endpoint_auth_method, rp.first_party) == (
+        "dev-demo-rp-secret", "client_secret_basic", False,
+    )  # fmt: skip
+    assert "client_credentials" in rp.grant_types
+    assert len(config.oidc.pairwise_salt) >= 32
+    resolved = config.with_bind("127.0.0.1", 9123).resolved()
+    base = "http://127.0.0.1:9123/_sim/rp"
+    for c in resolved.oidc.clients:
+        assert c.redirect_uris == (f"{base}/callback",)
+        assert c.post_logout_redirect_uris == (f"{base}/",)
+    rp = next(c for c in resolved.oidc.clients if c.client_id == "demo-rp")
+    assert rp.backchannel_logout_uri == f"{base}/backchannel-logout"
+    assert config.resolved().oidc.clients[0].redirect_uris == (
+        "http://127.0.0.1:8080/_sim/rp/callback",
+    )
+    not_dev = dataclasses.replace(resolved, dev=False)
+    assert not_dev.resolved() is not_dev  # outside dev mode nothing is rewritten
