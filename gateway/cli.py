@@ -1,8 +1,9 @@
 """The ``wxgate`` command.
 
 Verbs: ``serve``, ``check-config``, ``keys generate|rotate|list``, ``token issue``,
-``simulate``; ``--version``. Every verb that needs the configuration takes ``--config PATH``
-and ``--dev`` (dev mode: ``config/dev.toml`` unless ``--config`` names another file).
+``clients new``, ``simulate``; ``--version``. Every verb that needs the configuration takes
+``--config PATH`` and ``--dev`` (dev mode: ``config/dev.toml`` unless ``--config`` names another
+file); ``clients new`` needs none.
 ``serve`` and ``token issue`` take ``--host``/``--port``: in dev mode the issuer follows that
 address, so a token issued with the gateway's ``--port`` verifies there.
 Exit codes: 0 success, 2 bad configuration or usage, 1 other failures.
@@ -12,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import re
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 
@@ -21,8 +25,10 @@ from gateway.config import (
     DEV_CONFIG_PATH,
     Config,
     ConfigError,
+    OidcClientConfig,
     load_config,
     load_process_config,
+    validate_oidc_client,
     with_workers,
 )
 from gateway.errors import GatewayError
@@ -87,6 +93,23 @@ def _parser() -> argparse.ArgumentParser:
     _bind_args(issue, "the gateway's bind")
     issue.add_argument("--sub", required=True, help="subject (user id)")
     issue.add_argument("--ttl", type=int, help="lifetime in seconds (default tokens.access_ttl)")
+
+    clients = verbs.add_parser("clients", help="the OpenID Provider's clients")
+    client_verbs = clients.add_subparsers(dest="clients_verb", metavar="ACTION", required=True)
+    new = client_verbs.add_parser(
+        "new", help="print a new client's [[oidc.clients]] snippet and secret (needs no config)"
+    )
+    new.add_argument("client_id", metavar="CLIENT_ID")
+    new.add_argument("--public", action="store_true", help="a public client: no secret, PKCE")
+    new.add_argument(
+        "--redirect-uri",
+        dest="redirect_uris",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="a redirect URI (repeat for more); none: a client_credentials-only client",
+    )
+    new.add_argument("--name", default="", help="shown on the consent page (default CLIENT_ID)")
 
     sim = verbs.add_parser("simulate", help="run the WeChat simulator alone")
     _config_args(sim)
@@ -157,6 +180,70 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clients(args: argparse.Namespace) -> int:
+    """``clients new``: a snippet that loads as it is, and the secret once, on the last line."""
+    uris = tuple(args.redirect_uris)
+    if args.public and not uris:
+        print("wxgate: a public client needs a --redirect-uri (code grant only)", file=sys.stderr)
+        return 2
+    secret = "" if args.public else secrets.token_urlsafe(32)
+    client = OidcClientConfig(
+        client_id=args.client_id,
+        client_secret=secret,
+        name=args.name or args.client_id,
+        redirect_uris=uris,
+        token_endpoint_auth_method="none" if args.public else "client_secret_basic",
+        grant_types=("authorization_code", "refresh_token") if uris else ("client_credentials",),
+        scopes=OidcClientConfig().scopes if uris else (),
+        require_pkce=True if uris else None,
+    )
+    problems = validate_oidc_client(client, "", dev=False)
+    if problems:
+        for problem in problems:
+            print(f"wxgate: {problem}", file=sys.stderr)
+        return 2
+    secret_file = f"/run/secrets/oidc-{re.sub(r'[^A-Za-z0-9._-]', '-', client.client_id)}"
+    print(_client_snippet(client, secret_file if secret else ""))
+    if secret:
+        print(f"\n# The client secret, shown only this once: write it to {secret_file} and give")
+        print("# it to the client; the configuration holds only the file's path.")
+        print(secret)
+    return 0
+
+
+def _client_snippet(c: OidcClientConfig, secret_file: str) -> str:
+    """The ``[[oidc.clients]]`` table for ``c``, as config/gateway.example.toml lays it out."""
+
+    def line(key: str, value: object, comment: str = "") -> str:
+        # A JSON string is a TOML basic string once DEL, which TOML wants escaped, is escaped.
+        text = f"{key} = {json.dumps(value, ensure_ascii=False)}".replace("\x7f", "\\u007f")
+        if not comment:
+            return text
+        return f"{text:<32} # {comment}" if len(text) < 32 else f"{text}  # {comment}"
+
+    lines = ["[[oidc.clients]]", line("client_id", c.client_id)]
+    if secret_file:
+        lines.append(line("client_secret_file", secret_file, "holds the secret printed below"))
+    lines += [
+        line("name", c.name, "shown on the consent page"),
+        line("redirect_uris", list(c.redirect_uris), "exact match only"),
+        line("post_logout_redirect_uris", [], "where it may send users after logout"),
+        line("backchannel_logout_uri", "", "POSTed a logout_token when a session ends"),
+    ]
+    confidential = bool(c.client_secret)
+    method = "or client_secret_post" if confidential else "a public client: no secret"
+    lines += [
+        line("token_endpoint_auth_method", c.token_endpoint_auth_method, method),
+        line("grant_types", list(c.grant_types)),
+        line("scopes", list(c.scopes), "what it may ask for"),
+    ]
+    if c.require_pkce:  # RFC 9700 §2.1.1: required of public clients, recommended for the others
+        pkce = "false if the client lacks PKCE" if confidential else "required of a public client"
+        lines.append(line("require_pkce", True, pkce))
+    lines.append(line("first_party", False, "true: no consent page"))
+    return "\n".join(lines)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from gateway.simulator import run_simulator
 
@@ -171,6 +258,7 @@ _VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check-config": _check_config,
     "keys": _keys,
     "token": _token,
+    "clients": _clients,
     "simulate": _simulate,
 }
 

@@ -1,9 +1,11 @@
-"""The ``wxgate`` command: key management and operator tokens through the real CLI."""
+"""The ``wxgate`` command: key management, operator tokens and new OIDC clients through the
+real CLI."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import pytest
 
 from gateway import __version__
+from gateway.cli import main
+from gateway.config import OidcClientConfig, load_config
 from tests.fixtures.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,3 +156,85 @@ def test_dev_token_issue_takes_the_gateway_port(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def _load_snippet(tmp_path: Path, out: str, secret: str = "") -> OidcClientConfig:
+    """The client the printed snippet configures, pasted into a production config with the
+    secret written where the snippet's ``client_secret_file`` says (under ``tmp_path``)."""
+    snippet = out.split("\n\n")[0]
+    assert snippet.startswith("[[oidc.clients]]\n") and (not secret or secret not in snippet)
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir(exist_ok=True)
+    if secret:
+        path = re.search(r'^client_secret_file = "/run/secrets/([^"]+)"', snippet, re.M)
+        assert path is not None
+        (secrets_dir / path.group(1)).write_text(secret + "\n")
+    config = tmp_path / "gateway.toml"
+    config.write_text('[tokens]\nissuer = "https://login.example.com"\n\n'
+                      + snippet.replace("/run/secrets/", f"{secrets_dir}/"))  # fmt: skip
+    (client,) = load_config(config, {}).oidc.clients
+    return client
+
+
+def test_clients_new_confidential(tmp_path: Path) -> None:
+    name = 'Zoë\'s "演示" \\ app\x7f'
+    uris = ("https://grafana.example.com/login/generic_oauth", "http://127.0.0.1:3000/login")
+    out = wxgate("clients", "new", "grafana", "--name", name, "--redirect-uri", uris[0],
+                 "--redirect-uri", uris[1], cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    secret = lines[-1]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", secret)  # secrets.token_urlsafe(32)
+    assert lines[-3].startswith("# The client secret, shown only this once: write it to "
+                                "/run/secrets/oidc-grafana")  # fmt: skip
+    client = _load_snippet(tmp_path, out.stdout, secret)
+    assert client == OidcClientConfig(
+        client_id="grafana",
+        client_secret=secret,
+        name=name,
+        redirect_uris=uris,
+        token_endpoint_auth_method="client_secret_basic",
+        require_pkce=True,
+    )  # fmt: skip
+
+
+def test_clients_new_public(tmp_path: Path) -> None:
+    out = wxgate("clients", "new", "spa", "--public", "--redirect-uri", "http://localhost:5173/cb",
+                 cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "client_secret" not in out.stdout and "\n\n" not in out.stdout.strip()
+    assert out.stdout.splitlines()[-1] == "first_party = false              # true: no consent page"
+    client = _load_snippet(tmp_path, out.stdout)
+    assert client == OidcClientConfig(
+        client_id="spa",
+        name="spa",
+        redirect_uris=("http://localhost:5173/cb",),
+        token_endpoint_auth_method="none",
+        require_pkce=True,
+    )
+
+
+def test_clients_new_without_redirect_uris_is_a_service_client(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["clients", "new", "billing"]) == 0
+    first = capsys.readouterr().out
+    client = _load_snippet(tmp_path, first, first.splitlines()[-1])
+    assert (client.grant_types, client.redirect_uris, client.scopes) == (
+        ("client_credentials",), (), (),
+    )  # fmt: skip
+    assert main(["clients", "new", "billing"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] != first.splitlines()[-1]  # a new secret
+
+
+def test_clients_new_refuses_what_would_not_load(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["clients", "new", "spa", "--public"]) == 2
+    assert "a public client needs a --redirect-uri" in capsys.readouterr().err
+    assert main(["clients", "new", "my app", "--redirect-uri", "http://app.example.com/cb"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "wxgate: client_id: 'my app' may hold only printable ASCII, no spaces",
+        "wxgate: redirect_uris[0]: 'http://app.example.com/cb' must be https (http only on a "
+        "loopback host)",
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import tomllib
 from pathlib import Path
 
@@ -231,3 +233,209 @@ def test_dev_config_ships_inside_the_package() -> None:
     assert packaged.resolve() == DEV_CONFIG_PATH
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     assert "config/dev.toml" in pyproject["tool"]["setuptools"]["package-data"]["gateway"]
+
+
+# The OpenID Provider's clients: each rule, as the key path and message check-config prints.
+
+ISSUER = '[tokens]\nissuer = "https://login.example.com"\n'
+
+
+def client(**keys: object) -> str:
+    """A ``[[oidc.clients]]`` table: a valid confidential client with ``keys`` changed
+    (``None`` leaves a key out)."""
+    table: dict[str, object] = {
+        "client_id": "app",
+        "client_secret": "s3cret",
+        "redirect_uris": ["https://app.example.com/cb"],
+        **keys,
+    }
+    lines = [f"{k} = {json.dumps(v)}" for k, v in table.items() if v is not None]
+    return "\n[[oidc.clients]]\n" + "\n".join(lines) + "\n"
+
+
+def problems_of(tmp_path: Path, text: str, *, dev: bool = False) -> list[str]:
+    try:
+        load_config(write(tmp_path, ISSUER + text), {}, dev=dev)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def test_valid_clients_load(tmp_path: Path) -> None:
+    text = (
+        client()
+        + client(client_id="spa", client_secret=None, token_endpoint_auth_method="none",
+                 redirect_uris=["http://127.0.0.1:5173/cb", "http://localhost/cb",
+                                "http://[::1]:8000/cb", "http://127.4.5.6/cb"],
+                 post_logout_redirect_uris=["https://spa.example.com/?bye=1"],
+                 require_pkce=True, login_flows=["scan", "web", "mp"])
+        + client(client_id="svc", grant_types=["client_credentials"], redirect_uris=[],
+                 scopes=["api:read", "https://api.example.com/write"],
+                 token_endpoint_auth_method="client_secret_post", subject_type="pairwise",
+                 backchannel_logout_uri="https://svc.example.com/logout?x=1")
+        + client(client_id="a" * 255, require_pkce=False)
+        + '[oidc]\npairwise_salt = "' + "x" * 32 + '"\ncode_ttl = 600\nlogout_token_ttl = 10\n'
+        + "backchannel_retries = 0\n"
+    )  # fmt: skip
+    assert problems_of(tmp_path, text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (client() + client(),
+         "oidc.clients[1].client_id: duplicate client_id 'app' (also oidc.clients[0])"),
+        (client(client_id=""), "oidc.clients[0].client_id: required"),
+        (client(client_id="my app"),
+         "oidc.clients[0].client_id: 'my app' may hold only printable ASCII, no spaces"),
+        (client(client_id="appé"),
+         "oidc.clients[0].client_id: 'appé' may hold only printable ASCII, no spaces"),
+        (client(client_id="a" * 256), "oidc.clients[0].client_id: longer than 255 characters"),
+        (client(token_endpoint_auth_method="none"),
+         "oidc.clients[0].token_endpoint_auth_method: 'none' is for public clients but this "
+         "client has a client_secret: use client_secret_basic or client_secret_post, or remove "
+         "the secret"),
+        (client(client_secret=None),
+         "oidc.clients[0].client_secret: a confidential client without a secret "
+         "(token_endpoint_auth_method = 'client_secret_basic'): set client_secret or "
+         "client_secret_file, or token_endpoint_auth_method = 'none' for a public client"),
+        (client(client_secret="", token_endpoint_auth_method="client_secret_post"),
+         "oidc.clients[0].client_secret: a confidential client without a secret "
+         "(token_endpoint_auth_method = 'client_secret_post'): set client_secret or "
+         "client_secret_file, or token_endpoint_auth_method = 'none' for a public client"),
+        (client(client_secret=None, token_endpoint_auth_method="none", require_pkce=False),
+         "oidc.clients[0].require_pkce: a public client without PKCE enforcement: "
+         "remove require_pkce or set it to true"),
+        (client(client_secret=None, token_endpoint_auth_method="none",
+                grant_types=["authorization_code", "client_credentials"]),
+         "oidc.clients[0].grant_types: client_credentials needs a confidential client"),
+        (client(grant_types=["authorization_code", "implicit"]),
+         "oidc.clients[0].grant_types[1]: 'implicit' is not one of authorization_code, "
+         "refresh_token, client_credentials"),
+        (client(grant_types=[]), "oidc.clients[0].grant_types: must not be empty"),
+        (client(redirect_uris=[]),
+         "oidc.clients[0].redirect_uris: required for the authorization_code grant"),
+        (client(redirect_uris=["https://app.example.com/cb#top"]),
+         "oidc.clients[0].redirect_uris[0]: 'https://app.example.com/cb#top' must not have a "
+         "fragment"),
+        (client(redirect_uris=["/cb"]),
+         "oidc.clients[0].redirect_uris[0]: '/cb' must be an absolute http(s) URL (a path only "
+         "in dev mode)"),
+        (client(redirect_uris=["app.example.com/cb"]),
+         "oidc.clients[0].redirect_uris[0]: 'app.example.com/cb' must be an absolute http(s) URL "
+         "(a path only in dev mode)"),
+        (client(redirect_uris=["com.example.app:/cb"]),
+         "oidc.clients[0].redirect_uris[0]: 'com.example.app:/cb' must be an absolute http(s) URL "
+         "(a path only in dev mode)"),
+        (client(redirect_uris=["https://app.example.com:99999/cb"]),
+         "oidc.clients[0].redirect_uris[0]: 'https://app.example.com:99999/cb' is not a URL"),
+        (client(redirect_uris=["http://app.example.com/cb"]),
+         "oidc.clients[0].redirect_uris[0]: 'http://app.example.com/cb' must be https "
+         "(http only on a loopback host)"),
+        (client(redirect_uris=["http://127.0.0.1.example.com/cb"]),
+         "oidc.clients[0].redirect_uris[0]: 'http://127.0.0.1.example.com/cb' must be https "
+         "(http only on a loopback host)"),
+        (client(post_logout_redirect_uris=["https://app.example.com/", "http://10.0.0.1/bye"]),
+         "oidc.clients[0].post_logout_redirect_uris[1]: 'http://10.0.0.1/bye' must be https "
+         "(http only on a loopback host)"),
+        (client(post_logout_redirect_uris=["https://app.example.com/#bye"]),
+         "oidc.clients[0].post_logout_redirect_uris[0]: 'https://app.example.com/#bye' must not "
+         "have a fragment"),
+        (client(backchannel_logout_uri="http://app.example.com/logout"),
+         "oidc.clients[0].backchannel_logout_uri: 'http://app.example.com/logout' must be https "
+         "(http only on a loopback host or in dev mode)"),
+        (client(backchannel_logout_uri="/logout"),
+         "oidc.clients[0].backchannel_logout_uri: '/logout' must be an absolute http(s) URL "
+         "(a path only in dev mode)"),
+        (client(scopes=["profile"]),
+         "oidc.clients[0].scopes: must include 'openid' (the authorization_code grant)"),
+        (client(scopes=["openid", "read write"]),
+         "oidc.clients[0].scopes[1]: 'read write' is not a scope token (RFC 6749 §3.3: printable "
+         "ASCII without spaces, '\"' or '\\')"),
+        (client(scopes=["openid", 'say"hi']),
+         "oidc.clients[0].scopes[1]: 'say\"hi' is not a scope token (RFC 6749 §3.3: printable "
+         "ASCII without spaces, '\"' or '\\')"),
+        (client(subject_type="pairwise"),
+         "oidc.pairwise_salt: at least 32 characters required by the pairwise clients "
+         "(oidc.clients[0])"),
+        (client(subject_type="pairwise") + '[oidc]\npairwise_salt = "' + "x" * 31 + '"\n',
+         "oidc.pairwise_salt: at least 32 characters required by the pairwise clients "
+         "(oidc.clients[0])"),
+        (client(login_flows=["scan", "sms"]),
+         "oidc.clients[0].login_flows[1]: 'sms' is not one of scan, web, mp"),
+        ("[oidc]\ncode_ttl = 0\n", "oidc.code_ttl: must be between 1 and 600 seconds"),
+        ("[oidc]\ncode_ttl = 601\n", "oidc.code_ttl: must be between 1 and 600 seconds"),
+        ("[oidc]\nlogout_token_ttl = 9\n",
+         "oidc.logout_token_ttl: must be between 10 and 3600 seconds"),
+        ("[oidc]\nlogout_token_ttl = 3601\n",
+         "oidc.logout_token_ttl: must be between 10 and 3600 seconds"),
+        ("[oidc]\nbackchannel_timeout = 0\n", "oidc.backchannel_timeout: must be positive"),
+        ("[oidc]\nbackchannel_retries = -1\n",
+         "oidc.backchannel_retries: must be between 0 and 10"),
+        ("[oidc]\nbackchannel_retries = 11\n",
+         "oidc.backchannel_retries: must be between 0 and 10"),
+    ],
+)  # fmt: skip
+def test_oidc_rules(tmp_path: Path, text: str, problem: str) -> None:
+    assert problems_of(tmp_path, text) == [problem]
+
+
+def test_oidc_client_uris_in_dev_mode(tmp_path: Path) -> None:
+    """Dev mode takes paths (resolved against the public URL) and an http back-channel URI;
+    http redirect URIs still only on loopback hosts."""
+    ok = client(
+        redirect_uris=["/_sim/rp/callback", "http://127.0.0.1:3000/cb"],
+        post_logout_redirect_uris=["/_sim/rp/"],
+        backchannel_logout_uri="http://rp.internal/logout",
+    )
+    assert problems_of(tmp_path, ok, dev=True) == []
+    bad = client(
+        redirect_uris=["//evil.example.com/cb", "http://rp.internal/cb"],
+        backchannel_logout_uri="/logout#x",
+    )
+    assert problems_of(tmp_path, bad, dev=True) == [
+        "oidc.clients[0].redirect_uris[0]: '//evil.example.com/cb' must be an absolute http(s) "
+        "URL or a path starting with /",
+        "oidc.clients[0].redirect_uris[1]: 'http://rp.internal/cb' must be https (http only on a "
+        "loopback host)",
+        "oidc.clients[0].backchannel_logout_uri: '/logout#x' must not have a fragment",
+    ]
+
+
+def test_check_config_prints_client_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, ISSUER + client(client_id="a b", redirect_uris=["http://x.example/"]))
+    assert main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().out.splitlines() == [
+        "oidc.clients[0].client_id: 'a b' may hold only printable ASCII, no spaces",
+        "oidc.clients[0].redirect_uris[0]: 'http://x.example/' must be https (http only on a "
+        "loopback host)",
+    ]
+
+
+def test_dev_config_registers_the_demo_clients() -> None:
+    config = load_config(DEV_CONFIG_PATH, {}, dev=True)
+    clients = {c.client_id: c for c in config.oidc.clients}
+    assert set(clients) == {"demo-spa", "demo-rp"}
+    spa, rp = clients["demo-spa"], clients["demo-rp"]
+    assert (spa.client_secret, spa.token_endpoint_auth_method, spa.first_party) == (
+        "", "none", True,
+    )  # fmt: skip
+    assert (rp.client_secret, rp.token_endpoint_auth_method, rp.first_party) == (
+        "dev-demo-rp-secret", "client_secret_basic", False,
+    )  # fmt: skip
+    assert "client_credentials" in rp.grant_types
+    assert len(config.oidc.pairwise_salt) >= 32
+    resolved = config.with_bind("127.0.0.1", 9123).resolved()
+    base = "http://127.0.0.1:9123/_sim/rp"
+    for c in resolved.oidc.clients:
+        assert c.redirect_uris == (f"{base}/callback",)
+        assert c.post_logout_redirect_uris == (f"{base}/",)
+    rp = next(c for c in resolved.oidc.clients if c.client_id == "demo-rp")
+    assert rp.backchannel_logout_uri == f"{base}/backchannel-logout"
+    assert config.resolved().oidc.clients[0].redirect_uris == (
+        "http://127.0.0.1:8080/_sim/rp/callback",
+    )
+    not_dev = dataclasses.replace(resolved, dev=False)
+    assert not_dev.resolved() is not_dev  # outside dev mode nothing is rewritten

@@ -7,6 +7,7 @@ import binascii
 import ipaddress
 from urllib.parse import urlsplit
 
+from gateway.config.oidc_rules import validate_oidc
 from gateway.config.tree import (
     RESERVED_PREFIXES,
     Config,
@@ -29,6 +30,7 @@ def validate(config: Config) -> list[str]:
     problems += _validate_users(config.users)
     problems += _validate_login(config)
     problems += _validate_proxy(config.proxy, config.dev)
+    problems += validate_oidc(config)
     return problems
 
 

@@ -319,7 +319,9 @@ class Config:
         """The config as the running gateway uses it.
 
         In dev mode every WeChat base URL points at the simulator mounted at
-        ``<public_url>/_sim/wechat`` and the ``echo`` upstream at ``<public_url>/_sim/echo``.
+        ``<public_url>/_sim/wechat``, the ``echo`` upstream at ``<public_url>/_sim/echo``, and
+        every OIDC client URI that is a path (``/_sim/rp/callback``) becomes
+        ``<public_url><path>``.
         """
         if not self.dev:
             return self
@@ -333,7 +335,9 @@ class Config:
             for r in self.proxy.routes
         )
         proxy = dataclasses.replace(self.proxy, routes=routes)
-        return dataclasses.replace(self, wechat=wechat, proxy=proxy)
+        clients = tuple(_client_at(c, self.public_url) for c in self.oidc.clients)
+        oidc = dataclasses.replace(self.oidc, clients=clients)
+        return dataclasses.replace(self, wechat=wechat, proxy=proxy, oidc=oidc)
 
     def with_bind(self, host: str, port: int) -> Config:
         """A copy bound to ``host:port``; in dev mode the public URL follows the bind address."""
@@ -341,3 +345,17 @@ class Config:
         if self.dev:
             server = dataclasses.replace(server, public_url="")
         return dataclasses.replace(self, server=server)
+
+
+def _client_at(client: OidcClientConfig, base: str) -> OidcClientConfig:
+    """``client`` with every URI that is a path (dev mode allows them) put under ``base``."""
+
+    def at(uri: str) -> str:
+        return base + uri if uri.startswith("/") else uri
+
+    return dataclasses.replace(
+        client,
+        redirect_uris=tuple(at(u) for u in client.redirect_uris),
+        post_logout_redirect_uris=tuple(at(u) for u in client.post_logout_redirect_uris),
+        backchannel_logout_uri=at(client.backchannel_logout_uri),
+    )
