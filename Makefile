@@ -4,11 +4,19 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := redis-server postgresql nginx chromium wrk prometheus
-# binary that proves each package is present
-SYSTEM_BINARIES := redis-server:redis-server pg_ctlcluster:postgresql nginx:nginx chromium:chromium wrk:wrk promtool:prometheus
+SYSTEM_PACKAGES := redis-server postgresql nginx chromium wrk prometheus \
+	apache2 libapache2-mod-auth-openidc nodejs npm
+# proof:package pairs; the proof is a binary (on PATH or in /usr/sbin) or an absolute file path
+SYSTEM_BINARIES := redis-server:redis-server pg_ctlcluster:postgresql nginx:nginx chromium:chromium \
+	wrk:wrk promtool:prometheus apache2:apache2 \
+	/usr/lib/apache2/modules/mod_auth_openidc.so:libapache2-mod-auth-openidc \
+	node:nodejs npm:npm
+# the node relying party of the end-to-end tests (openid-client v6 needs node >= 20)
+RP_DIR := tests/e2e/rp
+RP_STAMP := $(RP_DIR)/node_modules/.installed
+NODE_MAJOR_MIN := 20
 
-.PHONY: run test lint fmt bench deps venv clean
+.PHONY: run test lint fmt bench deps system-deps venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,10 +26,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-deps: venv
+deps: venv system-deps $(RP_STAMP)
+
+system-deps:
 	@missing=""; for pair in $(SYSTEM_BINARIES); do \
-	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
-	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
+	  proof=$${pair%%:*}; pkg=$${pair##*:}; \
+	  case $$proof in \
+	    /*) [ -e $$proof ] || missing="$$missing $$pkg" ;; \
+	    *) command -v $$proof >/dev/null 2>&1 || [ -x /usr/sbin/$$proof ] || missing="$$missing $$pkg" ;; \
+	  esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -31,6 +44,14 @@ deps: venv
 	    echo "deps: missing system packages; run: sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
+
+# npm ci only when node_modules is missing or older than the lock (the stamp lives inside it)
+$(RP_STAMP): $(RP_DIR)/package.json $(RP_DIR)/package-lock.json | system-deps
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= $(NODE_MAJOR_MIN) ? 0 : 1)' || { \
+	  echo "deps: node $$(node --version) is too old: openid-client v6 needs node >= $(NODE_MAJOR_MIN)" \
+	    "(Debian 12 ships 18; use Debian 13, or NodeSource's nodejs 20+)"; exit 1; }
+	npm ci --prefix $(RP_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
 
 run: venv
 	$(BIN)/wxgate serve --dev
@@ -52,4 +73,4 @@ bench: deps
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache $(RP_DIR)/node_modules
