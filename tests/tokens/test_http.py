@@ -102,15 +102,25 @@ async def test_discovery_document(gateway: Gateway) -> None:
                  "revocation_endpoint", "introspection_endpoint"):  # fmt: skip
         url = urlsplit(meta[name])
         assert f"{url.scheme}://{url.netloc}" == gateway.base, name
-    assert meta["authorization_endpoint"] == f"{gateway.base}/auth/login"
-    assert meta["grant_types_supported"] == ["refresh_token"]
-    assert meta["subject_types_supported"] == ["public"]
+    # an OpenID Provider (the OIDC provider issue): the code flow with PKCE, RFC 9207
+    assert meta["authorization_endpoint"] == f"{gateway.base}/auth/authorize"
+    assert meta["end_session_endpoint"] == f"{gateway.base}/auth/end-session"
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["grant_types_supported"] == [
+        "authorization_code", "refresh_token", "client_credentials"]  # fmt: skip
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    assert meta["backchannel_logout_supported"] is True
+    assert meta["backchannel_logout_session_supported"] is True
+    assert meta["request_parameter_supported"] is False
+    assert meta["subject_types_supported"] == ["public", "pairwise"]
     assert meta["id_token_signing_alg_values_supported"] == ["RS256"]
     assert meta["introspection_endpoint_auth_methods_supported"] == [
         "client_secret_basic", "client_secret_post"]  # fmt: skip
     assert "openid" in meta["scopes_supported"] and "sub" in meta["claims_supported"]
     # every advertised endpoint of ours is routed
     for name, method in (("token_endpoint", "POST"), ("userinfo_endpoint", "GET"),
+                         ("authorization_endpoint", "GET"), ("end_session_endpoint", "GET"),
                          ("revocation_endpoint", "POST"), ("introspection_endpoint", "POST"),
                          ("jwks_uri", "GET")):  # fmt: skip
         resp = await gateway.client.request(method, urlsplit(meta[name]).path)
@@ -143,7 +153,7 @@ async def test_refresh_grant_form_and_json(gateway: Gateway) -> None:
     [
         ({}, 400, "invalid_request"),
         ({"grant_type": "password", "username": "a"}, 400, "unsupported_grant_type"),
-        ({"grant_type": "authorization_code", "code": "x"}, 400, "unsupported_grant_type"),
+        ({"grant_type": "authorization_code", "code": "x"}, 401, "invalid_client"),
         ({"grant_type": "refresh_token"}, 400, "invalid_request"),
         ({"grant_type": "refresh_token", "refresh_token": "nope"}, 400, "invalid_grant"),
         ({"grant_type": "refresh_token", "refresh_token": "A" * 43}, 400, "invalid_grant"),
