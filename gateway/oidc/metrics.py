@@ -14,7 +14,8 @@ class OidcMetrics:
         self.authorizations = Counter(
             "wxgate_oidc_authorizations_total",
             "Authorization requests answered, by client and result (code, login, consent, "
-            "error, denied).",
+            "login_required, consent_required, error; and from the consent form: allowed, "
+            "denied).",
             ["client", "result"],
             registry=registry,
         )

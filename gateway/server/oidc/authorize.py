@@ -135,8 +135,11 @@ async def consent(request: web.Request) -> web.StreamResponse:
         areq = provider.parse(params)
     except AuthorizeError as exc:
         return _refused(request, provider, exc)
+    counted = request.app[METRICS].of(OidcMetrics).authorizations
     if form.get("action") != "allow":
+        counted.labels(areq.client.client_id, "denied").inc()
         return _error_redirect(provider, areq, "access_denied", "the user denied the request")
+    counted.labels(areq.client.client_id, "allowed").inc()
     await provider.consents.grant(login.sub, areq.client.client_id, areq.scopes)
     location = await provider.issue_code(areq, login, redirect_given="redirect_uri" in params)
     return redirect(location)
