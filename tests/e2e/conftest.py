@@ -54,8 +54,8 @@ class Server:
     log: Path
 
 
-def start(tmp: Path, **env: str) -> Server:
-    port = free_port()
+def start(tmp: Path, port: int | None = None, **env: str) -> Server:
+    port = port or free_port()
     log = tmp / "wxgate.log"
     environ = {**os.environ, "WXGATE_SERVER__DATA_DIR": str(tmp / "var"), **env}
     with log.open("wb") as out:
