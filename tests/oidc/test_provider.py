@@ -120,8 +120,16 @@ async def test_prompt_none_without_session_is_login_required(op: OP) -> None:
                      "state": "st-1", "iss": op.base}  # fmt: skip
 
 
+async def test_wechat_browser_without_session_logs_in_through_flow_b(op: OP) -> None:
+    browser = op.browser()  # WeChat's User-Agent
+    r = await authorize(browser, authorize_url(op))
+    assert r.status == 302 and r.headers["Location"].startswith("/auth/wechat/mp/login?")
+    assert query_of(r.headers["Location"])["return_to"].startswith("/auth/authorize?")
+
+
 async def test_no_session_goes_to_the_login_page_and_back(op: OP) -> None:
-    r = await authorize(op.browser(), authorize_url(op, prompt="login", max_age="0"))
+    async with aiohttp.ClientSession() as pc:  # a PC browser, no session
+        r = await authorize(pc, authorize_url(op, prompt="login", max_age="0"))
     assert r.status == 302 and r.headers["Location"].startswith("/auth/login?return_to=")
     back = query_of(r.headers["Location"])["return_to"]
     assert back.startswith("/auth/authorize?") and "prompt" not in back and "max_age" not in back

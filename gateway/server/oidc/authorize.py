@@ -5,8 +5,9 @@ The request is checked first (``oidc.authorization``: an untrusted client or red
 error page, never a redirect). Then the browser's wxgate session decides:
 
 - no session, ``prompt=login``, a session older than ``max_age``, or one through a way in the
-  client does not accept → the login page, coming back here (without ``prompt=login`` and
-  ``max_age``: the person has just authenticated); ``prompt=none`` → ``login_required``;
+  client does not accept → the login page (in WeChat's browser: flow B), coming back here
+  (without ``prompt=login`` and ``max_age``: the person has just authenticated);
+  ``prompt=none`` → ``login_required``;
 - a third-party client without remembered consent for these scopes → the consent page (its
   form carries a single-use handle stored with the request, bound to the browser session: that
   is the CSRF protection); ``prompt=none`` → ``consent_required``;
@@ -28,6 +29,7 @@ from gateway.server.caller import authenticate
 from gateway.server.common import LOGIN_PATH, read_params, redirect
 from gateway.server.keys import METRICS, OIDC, STORE
 from gateway.server.pages import consent_page, oidc_error_page, page_lang
+from gateway.wechat import in_wechat_browser
 
 __all__ = ["setup_routes"]
 
@@ -35,6 +37,8 @@ AUTHORIZE_PATH = "/auth/authorize"
 _BROWSER = Policy(auth="optional", own=True)  # the wxgate session in this browser
 _CONSENT_TTL = 600.0
 _FRESH_LOGIN_DROPS = ("prompt", "max_age")
+_FLOW_A = "/auth/wechat/web/login"
+_FLOW_B = "/auth/wechat/mp/login"
 
 
 async def _params(request: web.Request) -> dict[str, str]:
@@ -72,7 +76,7 @@ async def _authorize(request: web.Request) -> tuple[web.StreamResponse, str, str
         if "none" in areq.prompt:
             refused = _error_redirect(provider, areq, "login_required", "the user must log in")
             return refused, client, "login_required"
-        return redirect(_login_url(params)), client, "login"
+        return redirect(_login_url(request, areq, params)), client, "login"
     if await provider.needs_consent(areq, login):
         if "none" in areq.prompt:
             refused = _error_redirect(provider, areq, "consent_required", "consent is required")
@@ -82,12 +86,19 @@ async def _authorize(request: web.Request) -> tuple[web.StreamResponse, str, str
     return redirect(location), client, "code"
 
 
-def _login_url(params: dict[str, str]) -> str:
-    """The login page, returning to this request as a GET (without what a fresh login
-    satisfies: ``prompt=login`` and ``max_age``)."""
+def _login_url(request: web.Request, areq: AuthorizationRequest, params: dict[str, str]) -> str:
+    """Where the person logs in, returning to this request as a GET (without what a fresh
+    login satisfies: ``prompt=login`` and ``max_age``): inside WeChat's browser the
+    official-account login (flow B), elsewhere the login page (scan QR, website QR) — among
+    the ways in the client accepts (``login_flows``)."""
     back = {k: v for k, v in params.items() if k not in _FRESH_LOGIN_DROPS}
-    return_to = f"{AUTHORIZE_PATH}?{urlencode(back)}"
-    return f"{LOGIN_PATH}?{urlencode({'return_to': return_to})}"
+    query = urlencode({"return_to": f"{AUTHORIZE_PATH}?{urlencode(back)}"})
+    client = areq.client
+    if in_wechat_browser(request.headers.get("User-Agent", "")) and client.allows_flow("mp"):
+        return f"{_FLOW_B}?{query}"
+    if client.allows_flow("scan"):
+        return f"{LOGIN_PATH}?{query}"
+    return f"{_FLOW_A if client.allows_flow('web') else _FLOW_B}?{query}"
 
 
 def _refused(request: web.Request, provider: Provider, exc: AuthorizeError) -> web.Response:
