@@ -221,6 +221,9 @@ async def test_third_party_consent_is_asked_once(op: OP) -> None:
                             allow_redirects=False) as r3:  # fmt: skip
         assert r3.status == 400  # single use
     await code_for(op, browser, "third")  # remembered: straight to a code
+    async with browser.delete(f"{op.base}/auth/consents/third") as r5:
+        assert r5.status == 204  # revoked: the next authorization asks again
+    assert (await authorize(browser, authorize_url(op, "third"))).status == 200
     other = await op.login("mallory")  # another person's form cannot be replayed either
     r4 = await authorize(other, authorize_url(op, "third"))
     assert r4.status == 200

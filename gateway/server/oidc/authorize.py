@@ -22,11 +22,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, NotFound
 from gateway.oidc import AuthorizationRequest, AuthorizeError, BrowserLogin, OidcMetrics, Provider
-from gateway.server.access import Policy
-from gateway.server.caller import authenticate
-from gateway.server.common import LOGIN_PATH, read_params, redirect
+from gateway.server.access import OWN_API, Policy
+from gateway.server.caller import authenticate, authenticated
+from gateway.server.common import LOGIN_PATH, NO_STORE, read_params, redirect
 from gateway.server.keys import METRICS, OIDC, STORE
 from gateway.server.pages import consent_page, oidc_error_page, page_lang
 from gateway.wechat import in_wechat_browser
@@ -156,7 +156,21 @@ async def consent(request: web.Request) -> web.StreamResponse:
     return redirect(location)
 
 
+async def revoke_consent(request: web.Request) -> web.Response:
+    """``DELETE /auth/consents/{client_id}``: forget the caller's consent for a client (the
+    next authorization asks again). 204 whether or not there was one; 404 for an unknown
+    client. A DELETE is never sent cross-site with the session cookie (SameSite, CORS)."""
+    claims = await authenticated(request, OWN_API)
+    provider = request.app[OIDC]
+    client = provider.clients.get(request.match_info["client_id"])
+    if client is None:
+        raise NotFound("no such client")
+    await provider.consents.revoke(claims.sub, client.client_id)
+    return web.Response(status=204, headers=NO_STORE)
+
+
 def setup_routes(app: web.Application) -> None:
+    app.router.add_delete("/auth/consents/{client_id}", revoke_consent)
     app.router.add_get(AUTHORIZE_PATH, authorize, allow_head=False)
     app.router.add_post(AUTHORIZE_PATH, authorize)
     app.router.add_post(AUTHORIZE_PATH + "/consent", consent)
