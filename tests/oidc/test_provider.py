@@ -210,7 +210,9 @@ async def test_third_party_consent_is_asked_once(op: OP) -> None:
     browser = await op.login()
     r = await authorize(browser, authorize_url(op, "third"))
     assert r.status == 200 and "Third App" in await r.text()
-    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    csp = r.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp
+    assert "form-action 'self' http://127.0.0.1:9" in csp  # the answer redirects there
     handle = (await r.text()).split('name="consent" value="')[1].split('"')[0]
     async with browser.post(f"{op.base}/auth/authorize/consent",
                             data={"consent": handle, "action": "allow"},

@@ -124,7 +124,7 @@ async def _ask_consent(
     record = {"params": params, "sub": login.sub, "sid": login.sid}
     await request.app[STORE].set(f"oidc:consent-form:{handle}", json.dumps(record), _CONSENT_TTL)
     lang = page_lang(request, areq.ui_locales)
-    return consent_page(request, areq.client.name, areq.scopes, handle, lang)
+    return consent_page(request, areq.client.name, areq.scopes, handle, lang, areq.redirect_uri)
 
 
 async def consent(request: web.Request) -> web.StreamResponse:

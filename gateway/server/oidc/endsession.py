@@ -59,7 +59,7 @@ async def end_session(request: web.Request) -> web.StreamResponse:
     if claims is None:  # no hint: ask the person first
         handle = secrets.token_urlsafe(32)
         await store.set(f"oidc:logout-form:{handle}", json.dumps(plan), _CONFIRM_TTL)
-        return logout_page(request, handle, lang)
+        return logout_page(request, handle, lang, target)
     return await _log_out(request, plan, hinted_sid=str(claims.get("sid") or ""))
 
 

@@ -4,6 +4,8 @@ usual choice (``?lang=``, ``Accept-Language``)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
 from gateway.server.pages.engine import Markup, escape, render
@@ -12,6 +14,16 @@ from gateway.server.pages.i18n import pick_lang
 __all__ = ["consent_page", "logout_page", "oidc_error_page", "page_lang"]
 
 _CSP = {"style-src": "'unsafe-inline'", "form-action": "'self'"}
+
+
+def _csp(then: str | None) -> dict[str, str]:
+    """The pages' policy; ``then``: the URL the form's answer redirects to — browsers apply
+    ``form-action`` to that redirect too (CSP 3 §6.4.2), so its origin is allowed."""
+    if not then:
+        return _CSP
+    parts = urlsplit(then)
+    return {**_CSP, "form-action": f"'self' {parts.scheme}://{parts.netloc}"}
+
 
 _TEXT = {
     "en": {
@@ -64,14 +76,21 @@ def page_lang(request: web.BaseRequest, ui_locales: tuple[str, ...] = ()) -> str
 
 
 def consent_page(
-    request: web.BaseRequest, client_name: str, scopes: tuple[str, ...], consent: str, lang: str
+    request: web.BaseRequest,
+    client_name: str,
+    scopes: tuple[str, ...],
+    consent: str,
+    lang: str,
+    redirect_uri: str,
 ) -> web.Response:
     """Ask the person whether ``client_name`` may have ``scopes``; the form posts ``consent``
-    (the single-use handle of this request) with ``action`` = allow or deny."""
+    (the single-use handle of this request) with ``action`` = allow or deny, answered by a
+    redirect to ``redirect_uri``."""
     t = _TEXT[lang]
     items = Markup("".join(f"<li>{escape(t.get(s, s))}</li>" for s in scopes))
     return render(
-        request, "oidc-consent.html", csp=_CSP, lang=("zh-CN" if lang == "zh" else "en"),
+        request, "oidc-consent.html", csp=_csp(redirect_uri),
+        lang=("zh-CN" if lang == "zh" else "en"),
         title=t["consent_title"], text=t["consent_text"].replace("$client", client_name),
         scopes=items, consent=consent, allow=t["allow"], deny=t["deny"],
     )  # fmt: skip
@@ -88,9 +107,12 @@ def oidc_error_page(request: web.BaseRequest, error: str, lang: str) -> web.Resp
     )  # fmt: skip
 
 
-def logout_page(request: web.BaseRequest, confirm: str | None, lang: str) -> web.Response:
+def logout_page(
+    request: web.BaseRequest, confirm: str | None, lang: str, then: str | None = None
+) -> web.Response:
     """RP-initiated logout without an ``id_token_hint``: ask first (``confirm`` is the form's
-    single-use handle); ``confirm`` None: the done page."""
+    single-use handle; ``then`` the post-logout redirect it answers with); ``confirm`` None:
+    the done page."""
     t = _TEXT[lang]
     tag = "zh-CN" if lang == "zh" else "en"
     if confirm is None:
@@ -99,6 +121,6 @@ def logout_page(request: web.BaseRequest, confirm: str | None, lang: str) -> web
             title=t["logged_out_title"], text=t["logged_out_text"], error="",
         )  # fmt: skip
     return render(
-        request, "oidc-logout.html", csp=_CSP, lang=tag, title=t["logout_title"],
+        request, "oidc-logout.html", csp=_csp(then), lang=tag, title=t["logout_title"],
         text=t["logout_text"], confirm=confirm, button=t["logout_button"],
     )  # fmt: skip
