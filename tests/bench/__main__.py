@@ -19,6 +19,7 @@ BENCHMARKS = {
     "login": "tests.bench.bench_login",
     "scan": "tests.bench.bench_scan",
     "proxy": "tests.bench.bench_proxy",
+    "oidc": "tests.bench.bench_oidc",
 }
 
 
