@@ -37,8 +37,11 @@ class Setup:
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+async def setup(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Setup]:
+    """Apache and the gateway; ``first_party`` (indirect parameter, default true): whether the
+    Apache client skips the consent page."""
     require_chromium()
+    first_party = str(getattr(request, "param", True)).lower()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with apache_oidc(f"{base}/.well-known/openid-configuration", "apache", SECRET) as rp:
@@ -53,7 +56,7 @@ name = "Apache"
 redirect_uris = ["{rp.redirect_uri}"]
 post_logout_redirect_uris = ["{rp.base_url}/"]
 backchannel_logout_uri = "{rp.backchannel_logout_uri}"
-first_party = true
+first_party = {first_party}
 """
         )
         gateway = start(tmp_path, port=port, WXGATE_CONFIG=str(config))
@@ -119,7 +122,10 @@ async def test_scan_login_then_both_logouts(browser: Browser, setup: Setup) -> N
     await context.close()
 
 
-async def test_website_qr_login(browser: Browser, setup: Setup) -> None:
+@pytest.mark.parametrize("setup", [False], indirect=True)
+async def test_website_qr_login_and_consent(browser: Browser, setup: Setup) -> None:
+    """A third-party client: after the website-QR login the consent page; Allow sends the
+    browser back to Apache (another origin: the page's CSP lets the form's redirect go)."""
     context = await browser.new_context()
     page = await context.new_page()
     await page.goto(setup.rp.claims_url)
@@ -128,6 +134,9 @@ async def test_website_qr_login(browser: Browser, setup: Setup) -> None:
     await page.wait_for_selector("#sim-allow", timeout=TIMEOUT_MS)
     await page.fill("#sim-user", "zoe")
     await page.click("#sim-allow")
+    await page.wait_for_selector("button.allow", timeout=TIMEOUT_MS)  # the consent page
+    assert "Apache" in await page.inner_text("body")
+    await page.click("button.allow")
     claims = await claims_page(page)
     assert claims["OIDC_CLAIM_sub"].startswith("u_") and claims["OIDC_CLAIM_nickname"]
     await context.close()
