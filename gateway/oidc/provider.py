@@ -190,7 +190,7 @@ class Provider:
         )
         id_token = await self._id_token(client, grant.sub, pair, grant.auth_time, grant.amr,
                                         scopes, nonce=grant.nonce)  # fmt: skip
-        return self._token_response(pair, id_token, scopes)
+        return self._token_response(client, pair, id_token, scopes)
 
     async def refresh(self, client: Client, refresh_token: str) -> dict[str, Any]:
         """RFC 6749 §6 for a client: rotation and reuse detection as for the gateway's own
@@ -208,7 +208,7 @@ class Provider:
         if "openid" in scopes:
             id_token = await self._id_token(client, session.sub, pair, auth_time, session.amr,
                                             scopes, nonce=None)  # fmt: skip
-        return self._token_response(pair, id_token, scopes)
+        return self._token_response(client, pair, id_token, scopes)
 
     def client_credentials(self, client: Client, scope: str | None) -> dict[str, Any]:
         """RFC 6749 §4.4: a confidential client's own access token; no refresh token."""
@@ -228,9 +228,12 @@ class Provider:
         return body
 
     def _token_response(
-        self, pair: TokenPair, id_token: str | None, scopes: tuple[str, ...]
+        self, client: Client, pair: TokenPair, id_token: str | None, scopes: tuple[str, ...]
     ) -> dict[str, Any]:
+        """OIDC Core §3.1.3.3; a refresh token only for a client allowed to use one."""
         body = pair.as_response()
+        if not client.allows_grant("refresh_token"):
+            del body["refresh_token"]
         body["scope"] = " ".join(scopes)
         if id_token is not None:
             body["id_token"] = id_token

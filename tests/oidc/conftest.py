@@ -93,6 +93,8 @@ def clients(recorder_url: str) -> tuple[OidcClientConfig, ...]:
                          redirect_uris=(REDIRECT,), scopes=everything),
         OidcClientConfig(client_id="pair", client_secret=SECRET, redirect_uris=(REDIRECT,),
                          first_party=True, subject_type="pairwise", scopes=everything),
+        OidcClientConfig(client_id="once", client_secret=SECRET, redirect_uris=(REDIRECT,),
+                         first_party=True, grant_types=("authorization_code",)),
     )  # fmt: skip
 
 

@@ -193,6 +193,14 @@ async def test_refresh_token_of_one_client_used_by_another(op: OP) -> None:
     assert status == 200 and body["id_token"]
 
 
+async def test_no_refresh_token_for_a_client_without_the_grant(op: OP) -> None:
+    code = await code_for(op, await op.login(), "once")
+    data = exchange(code, client_id="once")
+    del data["client_id"]
+    status, tokens = await token(op, data, auth=("once", SECRET))
+    assert status == 200 and tokens["id_token"] and "refresh_token" not in tokens
+
+
 async def test_client_authentication_failures(op: OP) -> None:
     status, body = await token(op, {"grant_type": "client_credentials"}, auth=("conf", "wrong"))
     assert status == 401 and body["error"] == "invalid_client"
