@@ -21,6 +21,7 @@ from gateway import __version__
 from gateway.cli import main
 from gateway.config import OidcClientConfig, load_config
 from tests.fixtures.net import free_port
+from tests.fixtures.process import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,13 +150,7 @@ def test_dev_token_issue_takes_the_gateway_port(tmp_path: Path) -> None:
         )
         assert _userinfo(base, other)[0] == 401
     finally:
-        if proc.poll() is None:  # stop the gateway this test started, by its PID
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop(proc)  # the gateway this test started, by its PID
 
 
 def _load_snippet(tmp_path: Path, out: str, secret: str = "") -> OidcClientConfig:

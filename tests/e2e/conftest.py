@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.fixtures.net import free_port
+from tests.fixtures.process import stop
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -76,17 +77,6 @@ def start(tmp: Path, port: int | None = None, **env: str) -> Server:
             time.sleep(0.1)
     stop(proc)
     raise RuntimeError(f"wxgate did not become ready:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the process this test started (by its PID)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @pytest.fixture(scope="module")
