@@ -125,11 +125,12 @@ def create_app(
 
 
 def _mount_dev_tools(app: web.Application) -> None:
-    """Dev mode only: the WeChat simulator at /_sim/wechat and, when configured, the echo
-    upstream (never mounted otherwise)."""
-    from gateway.simulator import create_simulator
+    """Dev mode only: the WeChat simulator at /_sim/wechat, the demo OIDC relying party at
+    /_sim/rp and, when configured, the echo upstream (never mounted otherwise)."""
+    from gateway.simulator import create_rp, create_simulator
 
     app.add_subapp("/_sim/wechat", create_simulator(app[CONFIG], app[CLOCK]))
+    app.add_subapp("/_sim/rp", create_rp(app[CONFIG], app[CLOCK], prefix="/_sim/rp"))
     if app[CONFIG].proxy.echo_upstream:
         echo.setup_routes(app)
 

@@ -2,7 +2,8 @@
 
 Same paths, parameters, JSON fields and quirks as WeChat; state in memory; an injectable clock;
 fault injection and helpers (``wx.login`` codes, phone-button codes) through the ``Simulator``
-object or the HTTP control API (``gateway.simulator.control``).
+object or the HTTP control API (``gateway.simulator.control``). Also the demo OpenID Connect
+relying party of dev mode (``gateway.simulator.rp``, ``create_rp``).
 """
 
 from gateway.simulator.app import (
@@ -16,9 +17,13 @@ from gateway.simulator.app import (
 from gateway.simulator.core import Simulator
 from gateway.simulator.faults import Fault
 from gateway.simulator.model import SimApp, SimError, SimOptions
+from gateway.simulator.rp import RP, RP_COOKIE, DemoRelyingParty, create_rp
 
 __all__ = [
+    "RP",
+    "RP_COOKIE",
     "SIMULATOR",
+    "DemoRelyingParty",
     "Fault",
     "SimAccessLogger",
     "SimApp",
@@ -27,6 +32,7 @@ __all__ = [
     "Simulator",
     "apps_from_config",
     "build_app",
+    "create_rp",
     "create_simulator",
     "run_simulator",
 ]

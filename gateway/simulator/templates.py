@@ -1,8 +1,9 @@
-"""HTML and JavaScript of the simulated pages (``str.format`` templates; braces doubled)."""
+"""HTML and JavaScript of the simulated pages and of the demo relying party (``str.format``
+templates; braces doubled)."""
 
 from __future__ import annotations
 
-__all__ = ["CONSENT_PAGE", "MESSAGE_PAGE", "WXLOGIN_JS"]
+__all__ = ["CONSENT_PAGE", "MESSAGE_PAGE", "RP_PAGE", "WXLOGIN_JS"]
 
 _STYLE = """<style>
 body {{ font-family: system-ui, sans-serif; max-width: 26rem; margin: 2rem auto; padding: 1rem;
@@ -46,6 +47,37 @@ MESSAGE_PAGE = (
 <body><div class="phone"><h1>{title}</h1><p id="sim-message">{text}</p></div></body></html>
 """
 )
+
+# The demo relying party's one page (``rp``): every field is escaped HTML built there.
+RP_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Demo relying party</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 48rem; margin: 2rem auto; padding: 0 1rem;
+  color: #222; }}
+h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.1rem; margin-top: 2rem; }}
+h3 {{ font-size: .95rem; }} .muted {{ color: #666; font-size: .9rem; }}
+pre {{ background: #f4f4f4; padding: .75rem; overflow-x: auto; border-radius: .3rem; }}
+button {{ padding: .6rem 1rem; margin: .3rem 0; border-radius: .4rem; border: 1px solid #07c160;
+  background: #07c160; color: #fff; cursor: pointer; }}
+.notice {{ background: #eef8f1; border-left: 4px solid #07c160; padding: .5rem .75rem; }}
+.error {{ background: #fdeeee; border-left: 4px solid #d33; padding: .5rem .75rem; }}
+table {{ border-collapse: collapse; font-size: .85rem; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: left; }}
+</style></head>
+<body><main>
+<h1>Demo relying party</h1>
+<p class="muted">A small OpenID Connect client that the gateway serves itself in dev mode. It
+uses the provider at <code>{issuer}</code> as any relying party would: discovery, the
+authorization code flow with PKCE, the token endpoint, the ID token checked against the JWKS,
+UserInfo, RP-initiated and back-channel logout.</p>
+{notice}
+{body}
+<h2>Back-channel logouts received</h2>
+{backchannel}
+</main></body></html>
+"""
 
 # Stand-in for WeChat's wxLogin.js (reference §2.2): the same options, the same iframe
 # parameters, and the same quirk (redirect_uri is concatenated raw, so callers must encode it).

@@ -93,7 +93,7 @@ async def test_flow_b_official_account_by_user_agent(gateway: Gateway) -> None:
         r = await phone.get(
             f"{gateway.base}/auth/wechat/login?return_to=/demo/", allow_redirects=False
         )
-        assert r.status == 302 and r.headers["Location"].startswith("/auth/wechat/mp/login")
+        assert r.status == 302 and r.headers["Location"] == "/auth/wechat/mp/login?return_to=/demo/"
         cookie = await browser_login(gateway, phone, "mp", "bob")
     claims = await verify_with_pyjwt(gateway, cookie.split("~")[0])
     assert claims["amr"] == ["wechat_mp"] and claims["appid"] == "wx00000000000000b2"

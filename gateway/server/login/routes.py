@@ -91,8 +91,9 @@ async def callback(request: web.Request) -> web.StreamResponse:
 async def pick_flow(request: web.Request) -> web.StreamResponse:
     """Flow B inside WeChat's browser (User-Agent ``MicroMessenger``), else flow A."""
     in_wechat = in_wechat_browser(request.headers.get("User-Agent", ""))
-    target = request.rel_url.with_path(f"/auth/wechat/{'mp' if in_wechat else 'web'}/login")
-    return redirect(str(target))
+    path = f"/auth/wechat/{'mp' if in_wechat else 'web'}/login"
+    # yarl's with_path drops the query: put return_to (and the rest) back
+    return redirect(str(request.rel_url.with_path(path).with_query(request.rel_url.query)))
 
 
 async def embed_js(request: web.Request) -> web.Response:
