@@ -73,11 +73,8 @@ async def start(
 async def log_in_with_rp(gw: Gateway, phone: Phone, client: str) -> str:
     """From the RP's button to the RP's page, logging in through flow B on the way."""
     request, r = await start(gw, phone.browser, client)
-    r = await follow(gw, phone.browser, r)
-    if urlsplit(str(r.url)).path == "/auth/login":  # no wxgate session yet: flow B, and back
-        return_to = parse_qs(urlsplit(str(r.url)).query)["return_to"][0]
-        r = await phone.open_qr(f"{gw.base}/auth/wechat/mp/login?return_to={quote(return_to)}")
-        r = await follow(gw, phone.browser, r)
+    # no wxgate session yet: WeChat's browser logs in through flow B, and back
+    r = await phone.open_qr(r.headers["Location"])
     page = await r.text()
     if 'name="consent"' in page:  # demo-rp is third-party: the consent page
         handle = re.search(r'name="consent" value="([^"]+)"', page)
