@@ -37,6 +37,7 @@ from gateway.errors import InvalidGrant
 from gateway.metrics import Metrics
 from gateway.sealed import SealError, open_with_secret, seal_with_secret
 from gateway.store import Store
+from gateway.tokens.expiry import SessionExpiry
 from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer, new_id
 from gateway.tokens.jws import is_b64url
 from gateway.tokens.metrics import TokenMetrics
@@ -52,6 +53,7 @@ from gateway.tokens.session import (
 
 __all__ = ["RefreshTokens", "Session", "TokenPair", "refresh_key", "session_key"]
 
+_KEEP_AFTER_END = 7200.0
 # HKDF info of the sealed successor pair (see ``gateway.sealed``)
 _SUCCESSOR = b"wxgate refresh successor v1"
 
@@ -80,10 +82,14 @@ class RefreshTokens:
         self._clock = clock
         self._metrics = metrics.of(TokenMetrics)
         self._ttl = refresh_ttl
+        # a session's record outlives its end a little, so the expiry sweep still finds it
+        # (its end is ``expires_at``, checked on every use, not the record's lifetime)
+        self._keep = refresh_ttl + _KEEP_AFTER_END
         self._sliding = sliding
         self._grace = grace
         self._revoke_for = revoke_for  # access_ttl + leeway: how long a sid stays denied
         self._listeners: list[Callable[[Session], Awaitable[None]]] = []
+        self.expiry = SessionExpiry(store, clock, self._ended)
 
     async def start_session(
         self,
@@ -114,9 +120,11 @@ class RefreshTokens:
             auth_time=str(client.auth_time) if client else "",
             op_sid=client.op_sid if client else "",
         )
-        await self._store.create_record(session_key(session.sid), session.record(), self._ttl)
+        await self._store.create_record(session_key(session.sid), session.record(), self._keep)
         if session.op_sid:
             await self._link(session)
+        if session.client_id:  # its client is told when it ends, expiry included
+            await self.expiry.index(session)
         pair, _, _ = await self._mint(session, now)
         return pair
 
@@ -254,7 +262,7 @@ class RefreshTokens:
             from_states=("active",),
             to_state="active",
             fields={"expires_at": str(session.expires_at)},
-            ttl=self._ttl,
+            ttl=self._keep,
         )
 
     def on_end(self, listener: Callable[[Session], Awaitable[None]]) -> None:

@@ -73,12 +73,14 @@ class TokenService:
         issuer, verifier, refresh = _assemble(config, store, metrics, clock, ring, revocations)
         await revocations.start()
         ring.start()
+        refresh.expiry.start()
         return cls(config, clock, ring, revocations, issuer, verifier, refresh)
 
     async def close(self) -> None:
         """Stop the background tasks (the Store is closed by its owner)."""
         await self._ring.close()
         await self._revocations.close()
+        await self._refresh.expiry.close()
 
     async def check_ready(self) -> None:
         """Readiness check: raise KeyRingError unless a signing key is active."""
@@ -148,8 +150,13 @@ class TokenService:
         return await self._refresh.get_session(sid)
 
     def on_session_end(self, listener: Callable[[Session], Awaitable[None]]) -> None:
-        """Call ``listener`` with every session this process ends (see RefreshTokens)."""
+        """Call ``listener`` with every session this process ends (see RefreshTokens), and
+        every client session whose end this process's expiry sweep finds (``expiry``)."""
         self._refresh.on_end(listener)
+
+    async def sweep_expired(self) -> int:
+        """Run the expiry sweep now (it also runs every 30 s); sessions found expired."""
+        return await self._refresh.expiry.sweep()
 
     def verify(self, token: str, *, audience: str | None = None) -> AccessClaims:
         """The claims of a valid access token; InvalidToken (``TokenRejected``) otherwise.

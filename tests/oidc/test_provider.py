@@ -14,6 +14,7 @@ import aiohttp
 import jwt
 import pytest
 
+from gateway.server.keys import TOKENS
 from tests.oidc.conftest import OP, REDIRECT, SECRET, query_of
 
 VERIFIER = secrets.token_urlsafe(48)
@@ -289,6 +290,26 @@ async def test_logout_tells_the_client_over_the_back_channel(op: OP) -> None:
         auth=("conf", SECRET),
     )
     assert status == 400 and body["error"] == "invalid_grant"  # fmt: skip
+
+
+async def test_a_session_that_expires_is_told_over_the_back_channel(op: OP) -> None:
+    browser = await op.login()
+    code = await code_for(op, browser, "conf")
+    data = exchange(code, client_id="conf")
+    del data["client_id"]
+    _, tokens = await token(op, data, auth=("conf", SECRET))
+    sid = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sid"]
+    service = op.app[TOKENS]
+    assert await service.sweep_expired() == 0 and not op.recorder.tokens  # not yet
+    op.clock.advance(op.config.tokens.refresh_ttl + 120)  # the session has run out
+    assert await service.sweep_expired() == 1
+    assert await service.sweep_expired() == 0  # once
+    for _ in range(100):
+        if op.recorder.tokens:
+            break
+        await asyncio.sleep(0.02)
+    (logout_token,) = op.recorder.tokens
+    assert jwt.decode(logout_token, options={"verify_signature": False})["sid"] == sid
 
 
 async def test_unregistered_post_logout_redirect_is_refused(op: OP) -> None:
