@@ -26,7 +26,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise InvalidRequest("request body must be a JSON object")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InvalidRequest("request body is not valid JSON") from exc
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object")
