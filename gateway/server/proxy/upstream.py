@@ -8,6 +8,7 @@ import aiohttp
 
 from gateway.errors import BadGateway, GatewayError, GatewayTimeout
 from gateway.server.access import Route
+from gateway.server.common import body_error
 from gateway.server.telemetry import ProxyMetrics
 
 __all__ = ["UPSTREAM_ERRORS", "upstream_failure"]
@@ -18,7 +19,11 @@ UPSTREAM_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
 
 
 def upstream_failure(metrics: ProxyMetrics, route: Route, exc: BaseException) -> GatewayError:
-    """504 ``gateway_timeout`` for a timeout, else 502 ``bad_gateway``."""
+    """504 ``gateway_timeout`` for a timeout, else 502 ``bad_gateway``; but 400 (not counted)
+    when the upload failed on the client's own body (e.g. not the gzip it claims to be)."""
+    unreadable = body_error(exc)
+    if unreadable is not None:
+        return unreadable
     error: GatewayError
     if isinstance(exc, TimeoutError):
         kind, error = "timeout", GatewayTimeout()
