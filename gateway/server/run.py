@@ -6,6 +6,12 @@ Shutdown sequence (what a load balancer needs to see):
    load balancer notices and stops routing here. A second signal skips the rest of the drain.
 3. The listener stops accepting; in-flight requests get ``server.grace_seconds`` to finish.
 4. Resources close (cleanup_ctx, in reverse order) and the process exits 0.
+
+A request the HTTP parser refuses (a bad header name, ``Content-Length`` with
+``Transfer-Encoding``, an obs-fold line, a bad request line, a body that is not its
+``Content-Encoding``...) is answered 400 by aiohttp, which logs it at ERROR with a traceback on
+``aiohttp.server``; ``ClientErrorFilter`` turns each into one INFO line, so no client can fill
+the error log. Every other record of that logger (a real server error) passes unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import socket
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from gateway import __version__
 from gateway.config import Config
@@ -25,9 +32,43 @@ from gateway.server.app import create_app
 from gateway.server.keys import READINESS
 from gateway.server.metrics import metrics_app
 
-__all__ = ["bind_socket", "is_loopback", "serve"]
+__all__ = ["ClientErrorFilter", "bind_socket", "is_loopback", "serve"]
 
 log = logging.getLogger("gateway.server")
+
+
+class ClientErrorFilter(logging.Filter):
+    """On ``aiohttp.server``: an ERROR about a malformed request (``BadHttpMessage``) or a body
+    aiohttp could not decode (``RequestPayloadError``) becomes one INFO line naming the
+    exception and its first line, without the traceback (module doc)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.levelno >= logging.ERROR and isinstance(
+            exc, BadHttpMessage | web.RequestPayloadError
+        ):
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError):  # a filter must not raise: aiohttp would answer 500
+                message = str(record.msg)
+            record.msg = f"{message}: refused the client's request ({_first_line(exc)})"
+            record.args = None
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _first_line(exc: BaseException) -> str:
+    """``Name: first line of the message`` (aiohttp's text starts with ``400, message:``)."""
+    lines = (line.strip() for line in str(exc).splitlines())
+    text = next((line for line in lines if line and not line.endswith("message:")), "")
+    return f"{type(exc).__name__}: {text.rstrip(':')[:200]}"
+
+
+def _quiet_client_errors() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientErrorFilter) for f in server_log.filters):
+        server_log.addFilter(ClientErrorFilter())
 
 
 def is_loopback(host: str) -> bool:
@@ -63,6 +104,7 @@ async def serve(
     sock = sock or bind_socket(config.server.host, config.server.port)
     host, port = sock.getsockname()[:2]
     config = config.with_bind(config.server.host, port)  # port 0 → the real port
+    _quiet_client_errors()
     app = create_app(config)
     runner = web.AppRunner(
         app,
