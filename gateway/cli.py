@@ -92,7 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     _config_args(issue)
     _bind_args(issue, "the gateway's bind")
     issue.add_argument("--sub", required=True, help="subject (user id)")
-    issue.add_argument("--ttl", type=int, help="lifetime in seconds (default tokens.access_ttl)")
+    issue.add_argument(
+        "--ttl",
+        type=int,
+        help="lifetime in seconds (default tokens.access_ttl; at most tokens.max_lifetime)",
+    )
 
     clients = verbs.add_parser("clients", help="the OpenID Provider's clients")
     client_verbs = clients.add_subparsers(dest="clients_verb", metavar="ACTION", required=True)
@@ -175,6 +179,14 @@ def _keys(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     config = _bound(load(args), args)  # the issuer of a gateway serving that address
+    longest = config.tokens.max_lifetime
+    if args.ttl is not None and not 0 < args.ttl <= longest:
+        print(
+            f"wxgate: --ttl must be between 1 and tokens.max_lifetime ({longest} seconds); "
+            "the gateway refuses tokens that live longer",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(config.logging.level, sys.stderr)
     print(token_issue(config, args.sub, args.ttl))
     return 0

@@ -78,6 +78,23 @@ def test_keys_and_token_issue(tmp_path: Path) -> None:
     assert claims["exp"] - claims["iat"] == 120
 
 
+def test_token_issue_refuses_a_ttl_beyond_max_lifetime(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[tokens]\nissuer = "https://login.example.com"\nmax_lifetime = 3600\n')
+    assert wxgate("keys", "generate", "--config", str(config), cwd=tmp_path).returncode == 0
+    for ttl in ("3601", str(10 * 365 * 86_400), "0"):
+        refused = wxgate("token", "issue", "--sub", "u_1", "--ttl", ttl, "--config", str(config),
+                         cwd=tmp_path)  # fmt: skip
+        assert refused.returncode == 2, (ttl, refused.stderr)
+        assert "tokens.max_lifetime (3600 seconds)" in refused.stderr and not refused.stdout
+        assert "Traceback" not in refused.stderr
+    issued = wxgate("token", "issue", "--sub", "u_1", "--ttl", "3600", "--config", str(config),
+                    cwd=tmp_path)  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    claims = jwt.decode(issued.stdout.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 3600
+
+
 def test_serve_refuses_bad_config_and_public_dev_bind(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[store]\nurl = 'mysql://x'\n[bogus]\n")

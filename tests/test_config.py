@@ -129,6 +129,18 @@ def test_production_rules(tmp_path: Path) -> None:
     assert any(p.startswith("server.workers: more than one worker") for p in info.value.problems)
 
 
+def test_max_lifetime_is_at_least_the_access_ttl(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, ""), {}, dev=True).tokens.max_lifetime == 86_400
+    path = write(tmp_path, "[tokens]\naccess_ttl = 900\nmax_lifetime = 899\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {}, dev=True)
+    assert info.value.problems == [
+        "tokens.max_lifetime: must not be shorter than tokens.access_ttl"
+    ]
+    path = write(tmp_path, "[tokens]\naccess_ttl = 900\nmax_lifetime = 900\n")
+    assert load_config(path, {}, dev=True).tokens.max_lifetime == 900
+
+
 def test_routes_validation(tmp_path: Path) -> None:
     path = write(
         tmp_path,

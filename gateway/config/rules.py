@@ -88,6 +88,8 @@ def _validate_tokens(config: Config) -> list[str]:
         problems.append("tokens.audience: must not be empty")
     if t.access_ttl < 30:
         problems.append("tokens.access_ttl: must be at least 30 seconds")
+    if t.max_lifetime < t.access_ttl:
+        problems.append("tokens.max_lifetime: must not be shorter than tokens.access_ttl")
     if t.refresh_ttl < t.access_ttl:
         problems.append("tokens.refresh_ttl: must not be shorter than tokens.access_ttl")
     if not 0 <= t.refresh_reuse_grace <= 120:

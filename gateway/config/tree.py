@@ -111,6 +111,7 @@ class TokensConfig:
     refresh_reuse_grace: float = 10.0
     scope: str = ""
     leeway: int = 30
+    max_lifetime: int = 86_400
     max_token_bytes: int = 8192
     publish_delay: int = 600
     jwks_max_age: int = 300

@@ -12,7 +12,8 @@ Errors are ``KeyRingError`` with a message meant for the operator.
 - ``keys_list``: every key with its derived state.
 - ``token_issue``: an access token for smoke tests (``amr`` ``["cli"]``, its own ``sid``, no
   refresh token). A ``ttl`` longer than ``tokens.access_ttl`` may outlive its key after a
-  rotation (retired keys are kept for ``access_ttl + leeway``).
+  rotation (retired keys are kept for ``access_ttl + leeway``); one longer than
+  ``tokens.max_lifetime`` is refused (verifiers would refuse the token).
 """
 
 from __future__ import annotations
@@ -182,11 +183,14 @@ def token_issue(
     config: Config, sub: str, ttl: int | None = None, *, clock: Clock | None = None
 ) -> str:
     """An access token for ``sub`` signed with the active key (``ttl`` defaults to
-    ``tokens.access_ttl``). Refused (KeyRingError) when no key is active."""
+    ``tokens.access_ttl``, at most ``tokens.max_lifetime``: ValueError beyond). Refused
+    (KeyRingError) when no key is active."""
     if not sub:
         raise ValueError("sub must not be empty")
     if ttl is not None and ttl <= 0:
         raise ValueError("ttl must be positive")
+    if ttl is not None and ttl > config.tokens.max_lifetime:
+        raise ValueError("ttl must not exceed tokens.max_lifetime")
     clock = clock or SystemClock()
     ring = _ring(config, clock)
     if ring.active is None:

@@ -4,11 +4,15 @@ Rules (RFC 7519 §4.1, RFC 9068 §4, RFC 8725 §3): ``iss``, ``sub``, ``aud``, `
 ``jti``, ``sid`` are required; ``iss`` must equal the configured issuer, ``aud`` (string or list)
 must contain the expected audience; the token is expired once ``now >= exp + leeway``, not yet
 valid while ``now + leeway < nbf`` or ``now + leeway < iat`` (an ``iat`` in the future means a
-forged or badly clocked token). Numeric dates must be JSON numbers (not booleans or strings).
+forged or badly clocked token). Numeric dates must be finite JSON numbers (not booleans,
+strings, NaN or an infinity such as ``1e400`` parses to). A token whose ``exp - iat`` exceeds
+``tokens.max_lifetime`` is refused (``too_long_lived``) however well it is signed, so not even
+a holder of the signing key can mint a token the gateway accepts for years.
 """
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -104,10 +108,6 @@ class AccessClaims:
         return frozenset(self.scope.split()) if self.scope else frozenset()
 
 
-# Exact JSON types (``type(x) is``): bool is not a number here, and the checks stay cheap.
-_NUMBER = (int, float)
-
-
 def _required(claims: dict[str, Any]) -> tuple[str, str, str, str]:
     """``iss``, ``sub``, ``jti``, ``sid``: present (and ``aud``, ``exp``, ``iat``), non-empty
     strings."""
@@ -133,12 +133,18 @@ def _strings(value: Any, *, allow_str: bool) -> tuple[str, ...]:
     raise TokenRejected("malformed")
 
 
-def _check_times(claims: dict[str, Any], now: float, leeway: float) -> None:
+def _is_date(value: Any) -> bool:
+    """A NumericDate (RFC 7519 §2): a finite JSON number. Exact types (``type(x) is``): a bool
+    is not a number here, and the check stays cheap."""
+    return type(value) is int or (type(value) is float and math.isfinite(value))
+
+
+def _check_times(claims: dict[str, Any], now: float, leeway: float, max_lifetime: float) -> None:
     exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf")
-    if type(exp) not in _NUMBER or type(iat) not in _NUMBER:
+    if not (_is_date(exp) and _is_date(iat) and (nbf is None or _is_date(nbf))):
         raise TokenRejected("malformed")
-    if nbf is not None and type(nbf) not in _NUMBER:
-        raise TokenRejected("malformed")
+    if exp - iat > max_lifetime:
+        raise TokenRejected("too_long_lived")
     if now >= exp + leeway:
         raise TokenExpired()
     if now + leeway < iat or (nbf is not None and now + leeway < nbf):
@@ -153,17 +159,24 @@ def _optional(claims: dict[str, Any], name: str) -> str | None:
 
 
 def validate_claims(
-    claims: dict[str, Any], *, issuer: str, audience: str, now: float, leeway: float
+    claims: dict[str, Any],
+    *,
+    issuer: str,
+    audience: str,
+    now: float,
+    leeway: float,
+    max_lifetime: float,
 ) -> AccessClaims:
     """The typed claims of a signature-checked payload, or TokenRejected. ``claims`` is
-    kept (read-only view) as ``AccessClaims.raw``: the caller must not modify it after."""
+    kept (read-only view) as ``AccessClaims.raw``: the caller must not modify it after.
+    ``max_lifetime``: the longest ``exp - iat`` accepted (``tokens.max_lifetime``)."""
     iss, sub, jti, sid = _required(claims)
     if iss != issuer:
         raise TokenRejected("wrong_issuer")
     aud = _strings(claims["aud"], allow_str=True)
     if audience not in aud:
         raise WrongAudience()
-    _check_times(claims, now, leeway)
+    _check_times(claims, now, leeway, max_lifetime)
     amr = claims.get("amr")
     return AccessClaims(
         sub=sub,

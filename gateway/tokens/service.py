@@ -240,7 +240,8 @@ def _assemble(
                                access_ttl=t.access_ttl, scope=t.scope, clock=clock,
                                metrics=metrics)  # fmt: skip
     verifier = Verifier(ring, revocations, issuer=config.issuer, audience=t.audience,
-                        leeway=t.leeway, max_token_bytes=t.max_token_bytes,
+                        leeway=t.leeway, max_lifetime=t.max_lifetime,
+                        max_token_bytes=t.max_token_bytes,
                         cache_size=t.verify_cache_size, clock=clock, metrics=metrics)  # fmt: skip
     refresh = RefreshTokens(store, issuer, revocations, clock, metrics,
                             refresh_ttl=t.refresh_ttl, sliding=t.refresh_sliding,

@@ -9,7 +9,9 @@ Full path (RFC 7515 §5.2, RFC 8725 §3.1, RFC 9068 §4):
    ``application/at+jwt``), no ``crit``, and a ``kid`` published in the ring. Headers such as
    ``jwk``/``jku``/``x5u`` are never used to find a key;
 3. the signature is checked with that key, and only then is the payload parsed;
-4. claims are validated (``claims.validate_claims``), then revoked ``jti``/``sid`` refused.
+4. claims are validated (``claims.validate_claims``: finite dates, ``exp - iat`` at most
+   ``tokens.max_lifetime``), then revoked ``jti``/``sid`` refused. The JSON parser refuses the
+   ``NaN``/``Infinity`` literals Python's ``json`` would otherwise accept.
 
 Cache: a bounded LRU (``tokens.verify_cache_size``, 0 disables it) maps a token string to its
 ``AccessClaims``. An entry is used only while ``now < exp`` (no leeway), is re-checked against
@@ -57,6 +59,7 @@ REASONS = (
     "not_yet_valid",
     "too_large",
     "missing_claim",
+    "too_long_lived",
 )
 _TYPES = (ACCESS_TOKEN_TYPE, f"application/{ACCESS_TOKEN_TYPE}")
 
@@ -78,6 +81,21 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # RFC 8259 §6: no NaN or Infinity
+
+
+# Strict JSON (Python's json accepts NaN/Infinity/-Infinity); built once: json.loads with any
+# keyword argument builds a new decoder per call, a cost on the cold verification path.
+_PAYLOAD = json.JSONDecoder(parse_constant=_no_constant)
+_HEADER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
+
+
+def _loads(data: bytes, decoder: json.JSONDecoder = _PAYLOAD) -> Any:
+    """``data`` (UTF-8, RFC 7519 §7.2) parsed as strict JSON; ValueError if it is not."""
+    return decoder.decode(data.decode("utf-8"))
+
+
 class Verifier:
     """Verifies access tokens minted by this gateway (or any replica sharing its keys)."""
 
@@ -89,6 +107,7 @@ class Verifier:
         issuer: str,
         audience: str,
         leeway: float,
+        max_lifetime: float,
         max_token_bytes: int,
         cache_size: int,
         clock: Clock,
@@ -100,6 +119,7 @@ class Verifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        self._max_lifetime = max_lifetime
         self._max_bytes = max_token_bytes
         self._cache_size = cache_size
         self._clock = clock
@@ -165,13 +185,18 @@ class Verifier:
         if not verify(key.public_key, sig, signing_input):
             raise TokenRejected("bad_signature")
         try:
-            claims = json.loads(b64url_decode(payload))
+            claims = _loads(b64url_decode(payload))
         except (ValueError, RecursionError) as exc:
             raise TokenRejected("malformed") from exc
         if not isinstance(claims, dict):
             raise TokenRejected("malformed")
         return validate_claims(
-            claims, issuer=self._issuer, audience=audience, now=now, leeway=self._leeway
+            claims,
+            issuer=self._issuer,
+            audience=audience,
+            now=now,
+            leeway=self._leeway,
+            max_lifetime=self._max_lifetime,
         )
 
     def id_token_hint(self, token: str) -> dict[str, Any] | None:
@@ -182,7 +207,7 @@ class Verifier:
         if not (sep and sep2) or "." in signature:
             return None
         try:
-            head = json.loads(b64url_decode(header))
+            head = _loads(b64url_decode(header))
             kid = head.get("kid") if isinstance(head, dict) else None
             key = self._ring.by_kid.get(kid) if isinstance(kid, str) else None
             if key is None or head.get("alg") != key.alg or head.get("typ") != "JWT":
@@ -191,7 +216,7 @@ class Verifier:
             signing_input = token[: len(header) + 1 + len(payload)].encode("ascii")
             if not verify(key.public_key, sig, signing_input):
                 return None
-            claims = json.loads(b64url_decode(payload))
+            claims = _loads(b64url_decode(payload))
         except (ValueError, RecursionError, TypeError):
             return None
         if not isinstance(claims, dict) or claims.get("iss") != self._issuer:
@@ -201,7 +226,7 @@ class Verifier:
     def _key_for(self, segment: str) -> KeyFile:
         """The key named by a header we did not write byte-for-byte; checks every member."""
         try:
-            header = json.loads(b64url_decode(segment), object_pairs_hook=_no_duplicates)
+            header = _loads(b64url_decode(segment), _HEADER)
         except (ValueError, RecursionError) as exc:
             raise TokenRejected("malformed") from exc
         if not isinstance(header, dict):

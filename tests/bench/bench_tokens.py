@@ -93,8 +93,8 @@ def build(alg: str, keys_dir: Path) -> dict[str, Callable[[], object]]:
 
     def verifier(cache_size: int) -> Verifier:
         return Verifier(ring, NoRevocations(), issuer=ISSUER, audience=AUDIENCE, leeway=30,
-                        max_token_bytes=8192, cache_size=cache_size, clock=clock,
-                        metrics=metrics)  # fmt: skip
+                        max_lifetime=86400, max_token_bytes=8192, cache_size=cache_size,
+                        clock=clock, metrics=metrics)  # fmt: skip
 
     token = issue()
     key = ring.active

@@ -42,6 +42,13 @@ def compact(header: dict[str, Any], claims: dict[str, Any], key: Any) -> str:
     return f"{signing_input}.{b64(sign_with(key, signing_input.encode()))}"
 
 
+def compact_text(header: dict[str, Any], payload: str, key: Any) -> str:
+    """``compact`` with the payload's JSON text as given (``1e400``, ``NaN``: literals a strict
+    encoder would not write)."""
+    signing_input = f"{seg(header)}.{b64(payload.encode())}"
+    return f"{signing_input}.{b64(sign_with(key, signing_input.encode()))}"
+
+
 def good_claims(config: Config, now: float, **changes: Any) -> dict[str, Any]:
     claims: dict[str, Any] = {
         "iss": config.issuer,
@@ -55,6 +62,41 @@ def good_claims(config: Config, now: float, **changes: Any) -> dict[str, Any]:
     }
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
+
+
+TEN_YEARS = 10 * 365 * 86_400
+
+
+def dates(service: TokenService, config: Config, now: float) -> dict[str, str]:
+    """name -> a token signed with our active key whose dates are not finite numbers or span
+    more than ``tokens.max_lifetime``; every one must be refused with 401 invalid_token."""
+    ours = service.ring.active
+    assert ours is not None
+    header = {"alg": ours.alg, "kid": ours.kid, "typ": "at+jwt"}
+    good = good_claims(config, now)
+
+    def raw(**texts: str) -> str:
+        members = {name: json.dumps(value) for name, value in good.items()} | texts
+        payload = "{" + ",".join(f'"{name}":{text}' for name, text in members.items()) + "}"
+        return compact_text(header, payload, ours.private_key)
+
+    def signed(**changes: Any) -> str:
+        return compact(header, good_claims(config, now, **changes), ours.private_key)
+
+    return {
+        "exp_nan": raw(exp="NaN"),
+        "exp_infinity": raw(exp="Infinity"),
+        "exp_1e400": raw(exp="1e400"),  # parses as float("inf")
+        "iat_nan": raw(iat="NaN"),
+        "iat_minus_infinity": raw(iat="-Infinity"),
+        "iat_1e400": raw(iat="1e400"),
+        "iat_minus_1e400": raw(iat="-1e400"),
+        "nbf_nan": raw(nbf="NaN"),
+        "exp_1e300": raw(exp="1e300"),
+        "exp_400_digits": raw(exp="1" + "0" * 400),
+        "ten_years": signed(exp=int(now) + TEN_YEARS),
+        "issued_ten_years_ago": signed(iat=int(now) - TEN_YEARS),
+    }
 
 
 def corpus(service: TokenService, config: Config, now: float, valid: str) -> dict[str, str]:
@@ -122,5 +164,6 @@ def corpus(service: TokenService, config: Config, now: float, valid: str) -> dic
         "header_duplicate_alg": b64(b'{"alg":"none","alg":"' + alg.encode() + b'"}') + f".{p}.{s}",
         "deeply_nested_header": f"{b64(b'[' * 3000)}.{p}.{s}",
         "empty": "",
+        **dates(service, config, now),
     }
     return tokens

@@ -1,14 +1,21 @@
 """The forged-token corpus against ``/auth/userinfo``: every one is a 401 ``invalid_token``,
-none crashes, none appears in the logs (captured at DEBUG)."""
+none crashes, none appears in the logs (captured at DEBUG). The tokens with impossible dates
+(NaN, infinities, ten-year lifetimes) also through the proxy."""
 
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
+import aiohttp
 import pytest
 
 from gateway.clock import ManualClock
+from gateway.server.keys import CONFIG, TOKENS
 from gateway.tokens.verifier import REASONS
+from tests.conftest import dev_config
+from tests.server import proxy_support
 from tests.tokens import forge
 from tests.tokens.conftest import Gateway
 
@@ -65,4 +72,26 @@ async def test_forged_tokens_are_refused_and_never_logged(
         for s in fam.samples
         if s.name.endswith("_total")
     }
-    assert samples <= set(REASONS) and {"bad_algorithm", "expired", "too_large"} <= samples
+    assert samples <= set(REASONS)
+    assert {"bad_algorithm", "expired", "too_large", "malformed", "too_long_lived"} <= samples
+
+
+async def test_impossible_dates_are_refused_at_userinfo_and_through_the_proxy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with proxy_support.gateway(dev_config(tmp_path)) as gw:
+        tokens = forge.dates(gw.app[TOKENS], gw.app[CONFIG], time.time())
+        async with aiohttp.ClientSession() as session:
+            for name, token in tokens.items():
+                for path in ("/auth/userinfo", "/demo/x"):  # /demo/: the dev echo upstream
+                    resp = await session.get(
+                        gw.url + path, headers={"Authorization": f"Bearer {token}"}
+                    )
+                    assert resp.status == 401, (name, path, await resp.text())
+                    assert (await resp.json())["error"] == "invalid_token", (name, path)
+            ok = await session.get(
+                f"{gw.url}/demo/x", headers={"Authorization": f"Bearer {await gw.token()}"}
+            )
+            assert ok.status == 200
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -212,6 +212,8 @@ def test_admin_refusals_and_token_issue(tmp_path: Path, clock: ManualClock) -> N
     claims = pyjwt.decode(token, options={"verify_signature": False})
     assert claims["sub"] == "svc-smoke" and claims["exp"] - claims["iat"] == 120
     assert claims["amr"] == ["cli"] and claims["sid"]
+    with pytest.raises(ValueError, match="max_lifetime"):
+        admin.token_issue(config, "svc-smoke", config.tokens.max_lifetime + 1, clock=clock)
     rows = admin.keys_list(config, clock=clock)
     assert [r.state for r in rows][:1] == ["active"] and rows[0].created_iso.endswith("+00:00")
 

@@ -46,6 +46,18 @@ EXPECTED_REASONS = {
     "garbage": "malformed",
     "deeply_nested_header": "malformed",
     "empty": "malformed",
+    "exp_nan": "malformed",
+    "exp_infinity": "malformed",
+    "exp_1e400": "malformed",
+    "iat_nan": "malformed",
+    "iat_minus_infinity": "malformed",
+    "iat_1e400": "malformed",
+    "iat_minus_1e400": "malformed",
+    "nbf_nan": "malformed",
+    "exp_1e300": "too_long_lived",
+    "exp_400_digits": "too_long_lived",
+    "ten_years": "too_long_lived",
+    "issued_ten_years_ago": "too_long_lived",
 }
 
 
