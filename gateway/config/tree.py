@@ -211,6 +211,9 @@ class ProxyConfig:
     limit_per_upstream: int = 256
     websocket_recheck_interval: float = 30.0
     echo_upstream: bool = False
+    reject_backslash: bool = True
+    reject_path_parameters: bool = True
+    reject_double_encoding: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -16,11 +17,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.clock import ManualClock
 from gateway.server.keys import CONFIG, METRICS
+from tests.conftest import dev_config
 from tests.server.proxy_support import (
+    BACKEND_TRAVERSALS,
+    ORDINARY_PATHS,
     Gateway,
     Upstream,
     gateway,
     make_config,
+    raw_get,
 )
 
 pytestmark = [pytest.mark.asyncio]
@@ -239,14 +244,61 @@ async def test_gateway_paths_are_never_proxied(gw: Gateway, http: aiohttp.Client
 
 
 async def test_ambiguous_paths_are_refused(gw: Gateway) -> None:
-    host, port = gw.url.split("//")[1].split(":")
     for target in ("/public/../demo/x", "/public/%2e%2e/demo/x", "/public//x"):
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        status = (await reader.readline()).split()[1]
-        writer.close()
-        await writer.wait_closed()
-        assert status == b"400", target
+        assert (await raw_get(gw.url, target))[0] == 400, target
+
+
+async def test_backend_traversal_forms_are_refused_on_every_route(
+    gw: Gateway, upstream: Upstream
+) -> None:
+    """``..;``, a backslash (raw or ``%5c``) and a second encoding never reach an upstream."""
+    demo = tuple(t.replace("/public/", "/demo/", 1) for t in BACKEND_TRAVERSALS)
+    for target in (*BACKEND_TRAVERSALS, *demo, "/public/a%3bb", "/public/%2541"):
+        status, body = await raw_get(gw.url, target)
+        assert status == 400 and json.loads(body)["error"] == "invalid_request", target
+    assert upstream.received == []
+    for target in ORDINARY_PATHS:
+        status, body = await raw_get(gw.url, target)
+        path, _, query = target.partition("?")
+        seen = json.loads(body)
+        assert status == 200 and seen["path"] == "/echo" + path and seen["query"] == query
+
+
+async def test_backend_traversal_forms_are_refused_by_the_dev_echo_route(tmp_path: Path) -> None:
+    async with gateway(dev_config(tmp_path, WXGATE_LOGGING__ACCESS_LOG="false")) as g:
+        for target in BACKEND_TRAVERSALS:
+            status, body = await raw_get(g.url, target)
+            assert status == 400 and json.loads(body)["error"] == "invalid_request", target
+        for target in ORDINARY_PATHS:
+            status, body = await raw_get(g.url, target)
+            path, _, query = target.partition("?")
+            seen = json.loads(body)
+            assert status == 200 and (seen["path"], seen["query"]) == (path, query), target
+
+
+async def test_each_backend_traversal_refusal_can_be_turned_off(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    off = {
+        "WXGATE_PROXY__REJECT_PATH_PARAMETERS": "false",
+        "WXGATE_PROXY__REJECT_BACKSLASH": "false",
+        "WXGATE_PROXY__REJECT_DOUBLE_ENCODING": "false",
+    }
+    expected = {
+        "REJECT_PATH_PARAMETERS": ("/public/..;/admin/x",),
+        "REJECT_BACKSLASH": ("/public/..\\admin/x", "/public/%5c..%5cadmin/x"),
+        "REJECT_DOUBLE_ENCODING": ("/public/%252e%252e/admin/x", "/public/%252e%252e%252fadmin/x"),
+    }
+    for key, passing in expected.items():
+        env = {f"WXGATE_PROXY__{key}": "false"}
+        async with gateway(make_config(tmp_path / key, routes(upstream.url), **env)) as g:
+            for target in BACKEND_TRAVERSALS:
+                status = (await raw_get(g.url, target))[0]
+                assert status == (200 if target in passing else 400), (key, target)
+    async with gateway(make_config(tmp_path / "all", routes(upstream.url), **off)) as g:
+        for target in BACKEND_TRAVERSALS:
+            assert (await raw_get(g.url, target))[0] == 200, target
+        assert (await raw_get(g.url, "/public/%2e%2e/x"))[0] == 400  # dot segments: always
 
 
 async def test_slashless_prefix_redirects(gw: Gateway, http: aiohttp.ClientSession) -> None:
