@@ -172,6 +172,7 @@ class ScanConfig:
     scan_extend: int = 60
     create_rate_per_minute: int = 60
     max_waiters_per_ticket: int = 16
+    max_waiters_per_address: int = 50
     sse_heartbeat: float = 15.0
     longpoll_max_wait: float = 30.0
     qr_box_size: int = 8

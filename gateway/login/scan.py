@@ -142,7 +142,8 @@ class ScanLogin:
         self._clock = clock
         self._metrics = metrics.of(ScanMetrics)
         self.hub = WaiterHub(store, clock, metrics, load=self.load, on_expire=self.expire,
-                             max_waiters=config.max_waiters_per_ticket)  # fmt: skip
+                             max_waiters=config.max_waiters_per_ticket,
+                             max_per_client=config.max_waiters_per_address)  # fmt: skip
 
     @property
     def config(self) -> ScanConfig:
@@ -152,11 +153,12 @@ class ScanLogin:
         """Stop every waiter and release every subscription."""
         await self.hub.close()
 
-    def watch(self, ticket_id: str, transport: str) -> Waiter:
-        """A waiter (async context manager) on the ticket; NotFound for a malformed id."""
+    def watch(self, ticket_id: str, transport: str, client: str) -> Waiter:
+        """A waiter (async context manager) on the ticket for the client address ``client``
+        (capped per ticket and per address: ``TooManyWaiters``); NotFound for a malformed id."""
         if not is_ticket_id(ticket_id):
             raise NotFound("no such ticket")
-        return self.hub.watch(ticket_id, transport)
+        return self.hub.watch(ticket_id, transport, client)
 
     # -- PC side ------------------------------------------------------------------------
 

@@ -14,7 +14,10 @@ Each sends the current state at once on connect, then every later state, as the 
   the state equals ``after``; then waits up to ``min(wait, longpoll_max_wait)`` seconds.
 
 A client that went away is noticed at once on WebSocket (its reader ends) and at the next
-write on SSE (heartbeat) or long-poll (the answer); the waiter is released then.
+write on SSE (heartbeat) or long-poll (the answer); the waiter is released then. Waiters are
+capped per ticket (``scan.max_waiters_per_ticket``) and per client address
+(``scan.max_waiters_per_address``, the address ``common.client_ip`` finds behind trusted
+proxies), each per process: 429 ``rate_limited`` with ``Retry-After`` before any stream starts.
 ``scan_notify_latency{transport}`` is observed per frame written that carries a transition.
 """
 
@@ -27,7 +30,7 @@ from aiohttp import WSMsgType, web
 
 from gateway.errors import InvalidRequest
 from gateway.login import SEQ, ScanMetrics, TicketEvent, Waiter, WaiterClosed
-from gateway.server.common import NO_STORE
+from gateway.server.common import NO_STORE, client_ip
 from gateway.server.keys import CLOCK, METRICS, SCAN
 
 __all__ = ["setup_routes"]
@@ -58,7 +61,7 @@ async def _read_until_closed(ws: web.WebSocketResponse, waiter: Waiter) -> None:
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
-    waiter = request.app[SCAN].watch(request.match_info["ticket"], "websocket")
+    waiter = request.app[SCAN].watch(request.match_info["ticket"], "websocket", client_ip(request))
     async with waiter:  # unknown ticket, too many waiters: an HTTP error before the upgrade
         # No permessage-deflate: a zlib context per socket would cost more than the frames.
         ws = web.WebSocketResponse(
@@ -109,7 +112,8 @@ def _last_event_id(request: web.Request) -> int | None:
 async def events(request: web.Request) -> web.StreamResponse:
     last_id = _last_event_id(request)
     heartbeat = request.app[SCAN].config.sse_heartbeat
-    async with request.app[SCAN].watch(request.match_info["ticket"], "sse") as waiter:
+    waiter = request.app[SCAN].watch(request.match_info["ticket"], "sse", client_ip(request))
+    async with waiter:
         event = await waiter.next()
         assert event is not None
         if last_id is not None and event.seq <= last_id:
@@ -177,7 +181,7 @@ async def status(request: web.Request) -> web.Response:
 async def _long_wait(request: web.Request, ticket_id: str, after: str, wait: float) -> TicketEvent:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    async with request.app[SCAN].watch(ticket_id, "longpoll") as waiter:
+    async with request.app[SCAN].watch(ticket_id, "longpoll", client_ip(request)) as waiter:
         event = await waiter.next()
         assert event is not None
         while event.state == after and event.seq == SEQ.get(after):
