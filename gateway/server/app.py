@@ -27,6 +27,7 @@ from gateway.server import oidc as oidc_routes
 from gateway.server import tokens as token_routes
 from gateway.server.access import Access, PathRules, Policy, RouteTable
 from gateway.server.caller import write_cookie_change
+from gateway.server.common import drop_server_header
 from gateway.server.keys import (
     ACCESS,
     CLOCK,
@@ -110,6 +111,7 @@ def create_app(
     )
     app.on_shutdown.append(_end_waiters)
     app.on_response_prepare.append(write_cookie_change)
+    app.on_response_prepare.append(drop_server_header)
     health.setup_routes(app)
     if config.metrics.enabled and not config.metrics.host:
         metrics_routes.setup_routes(app, config.metrics.path)

@@ -301,6 +301,22 @@ async def test_each_backend_traversal_refusal_can_be_turned_off(
         assert (await raw_get(g.url, "/public/%2e%2e/x"))[0] == 400  # dot segments: always
 
 
+async def test_no_response_names_the_server_software(
+    gw: Gateway, http: aiohttp.ClientSession
+) -> None:
+    """No ``Server: Python/3.x aiohttp/3.y``: not on the gateway's own answers (JSON, pages,
+    errors, redirects, the dev simulator), nor passed on from an upstream (nginx does not
+    either)."""
+    for path in ("/healthz", "/auth/login", "/nope/x", "/demo/x", "/demo", "/public/x",
+                 "/_sim/wechat/sns/jscode2session", "/.well-known/jwks.json"):  # fmt: skip
+        async with http.get(f"{gw.url}{path}", allow_redirects=False) as resp:
+            assert "Server" not in resp.headers, (path, resp.status, resp.headers["Server"])
+    async with http.get(f"{gw.url}/public/x") as resp:  # the upstream (aiohttp) did send one
+        assert resp.headers["X-Upstream"] == "yes" and "Server" not in resp.headers
+    async with http.get(f"{gw.url}/st/?code=204") as resp:  # headers sent before any body
+        assert resp.status == 204 and "Server" not in resp.headers
+
+
 async def test_slashless_prefix_redirects(gw: Gateway, http: aiohttp.ClientSession) -> None:
     # "/" would otherwise match; the more specific route's canonical form wins
     async with http.get(f"{gw.url}/demo?a=1", allow_redirects=False) as resp:
