@@ -47,6 +47,8 @@ RESERVED_PREFIXES = ("/auth/", "/.well-known/", "/healthz", "/readyz", "/metrics
 WECHAT_API_BASE = "https://api.weixin.qq.com"
 WECHAT_API_FAILOVER_BASE = "https://api2.weixin.qq.com"
 WECHAT_OPEN_BASE = "https://open.weixin.qq.com"
+HOST_PREFIX = "__Host-"  # RFC 6265bis §4.1.3: cookie name prefixes browsers enforce
+COOKIE_PREFIXES = (HOST_PREFIX, "__Secure-")
 
 
 class ConfigError(Exception):
@@ -307,6 +309,18 @@ class Config:
         if self.session.secure is not None:
             return self.session.secure
         return not self.dev
+
+    @property
+    def session_cookie_name(self) -> str:
+        """The session cookie's name as browsers hold it: ``__Host-`` + ``session.cookie_name``
+        when the cookie is Secure and host-only (it is always ``Path=/``), so that neither an
+        http page nor another host of the domain can set or shadow it (RFC 6265bis §4.1.3.2);
+        the configured name otherwise, or when it already has a ``__Host-``/``__Secure-``
+        prefix. Every reader and writer of the cookie uses this one name."""
+        name = self.session.cookie_name
+        if name.startswith(COOKIE_PREFIXES) or not self.cookie_secure or self.session.domain:
+            return name
+        return HOST_PREFIX + name
 
     def app_named(self, kind: str, preferred: str = "") -> tuple[str, WeChatAppConfig] | None:
         """The app called ``preferred``, else the first configured app of ``kind``."""

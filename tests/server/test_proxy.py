@@ -366,6 +366,48 @@ async def test_dead_session_cookie_is_cleared_for_api_clients_too(
             assert 'wxgate_session="";' in resp.headers["Set-Cookie"], path
 
 
+async def test_a_secure_host_only_session_cookie_is_host_prefixed(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """Secure, no Domain, Path=/: the cookie is ``__Host-`` + ``session.cookie_name``, so no
+    http page and no sibling host can set or shadow it; the proxy reads, renews, clears and
+    strips that one name (and strips the bare name a browser may still hold)."""
+    clock = ManualClock(start=time.time())
+    config = make_config(tmp_path, routes(upstream.url), WXGATE_SESSION__SECURE="true")
+    async with (
+        gateway(config, clock=clock) as gw,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        pair = await gw.session_pair("host-cookie")
+        value = f"{pair.access_token}~{pair.refresh_token}"
+        cookie = f"theme=dark; __Host-wxgate_session={value}; wxgate_session={value}"
+        status, _, seen = await get_json(http, f"{gw.url}/demo/x", headers={"Cookie": cookie})
+        assert status == 200 and headers_of(seen)["x-auth-subject"] == "host-cookie"
+        assert headers_of(seen)["cookie"] == "theme=dark"
+        api = {"Accept": "application/json"}
+        async with http.get(
+            f"{gw.url}/demo/x", headers={**api, "Cookie": f"wxgate_session={value}"}
+        ) as resp:
+            assert resp.status == 401  # the bare name is not the session cookie any more
+
+        tokens = gw.app[CONFIG].tokens
+        clock.advance(tokens.access_ttl + tokens.leeway + 5)
+        async with http.get(
+            f"{gw.url}/demo/x", headers={"Cookie": f"__Host-wxgate_session={value}"}
+        ) as resp:
+            assert resp.status == 200
+            (renewed,) = [c for c in resp.headers.getall("Set-Cookie") if "wxgate_session" in c]
+        attributes = renewed.lower().split("; ")
+        assert renewed.startswith("__Host-wxgate_session=") and pair.refresh_token not in renewed
+        assert "secure" in attributes and "path=/" in attributes
+        assert not [a for a in attributes if a.startswith("domain")]
+
+        dead = {**api, "Cookie": "__Host-wxgate_session=expired.jwt.value~no-such-token"}
+        async with http.get(f"{gw.url}/demo/x", headers=dead) as resp:
+            assert resp.status == 401
+            assert resp.headers["Set-Cookie"].startswith('__Host-wxgate_session="";')
+
+
 async def test_optional_route_is_anonymous_with_a_bad_token(
     gw: Gateway, http: aiohttp.ClientSession
 ) -> None:
