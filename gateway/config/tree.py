@@ -173,6 +173,7 @@ class ScanConfig:
     ticket_ttl: int = 120
     scan_extend: int = 60
     create_rate_per_minute: int = 60
+    status_rate_per_minute: int = 300
     max_waiters_per_ticket: int = 16
     max_waiters_per_address: int = 50
     sse_heartbeat: float = 15.0

@@ -163,13 +163,23 @@ class ScanLogin:
     # -- PC side ------------------------------------------------------------------------
 
     async def check_rate(self, client: str) -> None:
-        """Fixed one-minute window per client address; RateLimited (429) past the limit."""
-        key = f"scan:rate:{client}"
+        """Ticket creations: a fixed one-minute window per client address; RateLimited (429)
+        past ``create_rate_per_minute``."""
+        limit, text = self._config.create_rate_per_minute, "too many login QR codes requested"
+        await self._limit(f"scan:rate:{client}", limit, text)
+
+    async def check_status_rate(self, client: str) -> None:
+        """Ticket status lookups (status, events, ws): a fixed one-minute window per client
+        address; RateLimited (429) past ``status_rate_per_minute``."""
+        limit, text = self._config.status_rate_per_minute, "too many ticket status lookups"
+        await self._limit(f"scan:status-rate:{client}", limit, text)
+
+    async def _limit(self, key: str, limit: int, text: str) -> None:
         count = await self._store.incr(key, RATE_WINDOW)
-        if count > self._config.create_rate_per_minute:
+        if count > limit:
             left = await self._store.ttl(key)
             raise RateLimited(
-                "too many login QR codes requested; wait a little",
+                f"{text}; wait a little",
                 retry_after=max(1, math.ceil(left if left is not None else RATE_WINDOW)),
             )
 

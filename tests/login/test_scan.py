@@ -432,6 +432,24 @@ async def test_rate_limit(env: Env) -> None:
     await scan.close()
 
 
+async def test_status_rate_limit(env: Env) -> None:
+    config = dataclasses.replace(ScanConfig(), status_rate_per_minute=3, create_rate_per_minute=1)
+    scan = ScanLogin(env.store, config, env.clock, env.metrics)
+    client = f"198.51.100.{id(env) % 200}-{env.name}-{unique_prefix()}"
+    await scan.check_rate(client)  # creations have their own budget
+    for _ in range(3):
+        await scan.check_status_rate(client)
+    with pytest.raises(RateLimited) as info:
+        await scan.check_status_rate(client)
+    assert 1 <= int(info.value.headers["Retry-After"]) <= 60
+    assert "status" in info.value.description
+    await scan.check_status_rate(client + "-other")  # per address
+    if env.name == "memory":
+        await env.elapse(61)
+        await scan.check_status_rate(client)  # a new window
+    await scan.close()
+
+
 class BrokenTokens(FakeTokens):
     async def issue_session(self, *args: object, **kwargs: object) -> TokenPair:
         raise StoreUnavailable()

@@ -84,6 +84,35 @@ async def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
         await gw.close()
 
 
+async def test_status_lookups_are_rate_limited_per_address(tmp_path: Path) -> None:
+    """``status``, ``events`` and ``ws`` share one per-address budget a minute
+    (``scan.status_rate_per_minute``, default 300); the forwarded address behind a trusted
+    proxy is the one counted."""
+    gw = await start_gateway(tmp_path, WXGATE_SERVER__TRUSTED_PROXIES="127.0.0.0/8")
+    me, other = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.4"}
+    try:
+        pc = gw.client()
+        t = (await gw.create(pc))["ticket"]
+        async with pc.ws_connect(f"{gw.ws_base}/auth/qr/{t}/ws", headers=me) as ws:
+            assert (await ws.receive_json())["state"] == "pending"
+        async with pc.get(f"/auth/qr/{t}/events", headers={**me, "Last-Event-ID": "1"}):
+            pass
+        for _ in range(300 - 2):
+            async with pc.get(f"/auth/qr/{t}/status", headers=me) as r:
+                assert r.status == 200
+        for path in ("status", "events"):
+            async with pc.get(f"/auth/qr/{t}/{path}", headers=me) as r:
+                assert r.status == 429 and 1 <= int(r.headers["Retry-After"]) <= 60, path
+                assert (await r.json())["error"] == "rate_limited"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await pc.ws_connect(f"{gw.ws_base}/auth/qr/{t}/ws", headers=me)
+        assert info.value.status == 429
+        async with pc.get(f"/auth/qr/{t}/status", headers=other) as r:
+            assert r.status == 200  # another address has its own budget
+    finally:
+        await gw.close()
+
+
 async def test_images_are_rendered_once_and_cached(gw: Gateway) -> None:
     pc = gw.client()
     t = (await gw.create(pc))["ticket"]
