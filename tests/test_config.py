@@ -11,7 +11,7 @@ import pytest
 
 from gateway import config as config_package
 from gateway.cli import main
-from gateway.config import DEV_CONFIG_PATH, ConfigError, load_config
+from gateway.config import DEV_CONFIG_PATH, ConfigError, SessionConfig, load_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "gateway.example.toml"
 
@@ -139,6 +139,43 @@ def test_max_lifetime_is_at_least_the_access_ttl(tmp_path: Path) -> None:
     ]
     path = write(tmp_path, "[tokens]\naccess_ttl = 900\nmax_lifetime = 900\n")
     assert load_config(path, {}, dev=True).tokens.max_lifetime == 900
+
+
+@pytest.mark.parametrize(
+    ("session", "dev", "effective"),
+    [
+        ({}, False, "__Host-wxgate_session"),  # Secure outside dev, host-only, Path=/
+        ({}, True, "wxgate_session"),  # dev: not Secure, so no prefix
+        ({"secure": True}, True, "__Host-wxgate_session"),
+        ({"domain": "example.com"}, False, "wxgate_session"),  # a Domain rules __Host- out
+        ({"cookie_name": "sid"}, False, "__Host-sid"),
+        ({"cookie_name": "__Host-sid"}, False, "__Host-sid"),  # already prefixed: kept
+        ({"cookie_name": "__Secure-sid", "domain": "example.com"}, False, "__Secure-sid"),
+    ],
+)
+def test_session_cookie_name_gets_the_host_prefix(
+    session: dict[str, object], dev: bool, effective: str
+) -> None:
+    config = dataclasses.replace(
+        load_config(DEV_CONFIG_PATH, {}, dev=True),
+        session=dataclasses.replace(SessionConfig(), **session),  # type: ignore[arg-type]
+        dev=dev,
+    )
+    assert config.session_cookie_name == effective
+
+
+def test_session_cookie_prefix_rules(tmp_path: Path) -> None:
+    for text, problem in [
+        ("cookie_name='__Host-sid'\ndomain='example.com'",
+         "session.cookie_name: a __Host- cookie must be Secure with no domain"),
+        ("cookie_name='__Host-sid'\nsecure=false",
+         "session.cookie_name: a __Host- cookie must be Secure with no domain"),
+        ("cookie_name='__Secure-sid'\nsecure=false",
+         "session.cookie_name: a __Secure- cookie must be Secure"),
+    ]:  # fmt: skip
+        with pytest.raises(ConfigError) as info:
+            load_config(write(tmp_path, f"[session]\n{text}\n"), {}, dev=True)
+        assert problem in info.value.problems, info.value.problems
 
 
 def test_routes_validation(tmp_path: Path) -> None:

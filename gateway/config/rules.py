@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from gateway.config.oidc_rules import validate_oidc
 from gateway.config.tree import (
+    HOST_PREFIX,
     RESERVED_PREFIXES,
     Config,
     ProxyConfig,
@@ -29,6 +30,7 @@ def validate(config: Config) -> list[str]:
     problems += _validate_wechat(config.wechat)
     problems += _validate_users(config.users)
     problems += _validate_login(config)
+    problems += _validate_session(config)
     problems += _validate_proxy(config.proxy, config.dev)
     problems += validate_oidc(config)
     return problems
@@ -100,6 +102,18 @@ def _validate_tokens(config: Config) -> list[str]:
         if not c.client_id or not c.client_secret:
             problems.append(f"tokens.introspection_clients[{i}]: client_id and secret required")
     return problems
+
+
+def _validate_session(config: Config) -> list[str]:
+    """A prefixed name the browser would refuse to store (RFC 6265bis §4.1.3)."""
+    name, where = config.session.cookie_name, "session.cookie_name"
+    if not name:
+        return [f"{where}: must not be empty"]
+    if name.startswith(HOST_PREFIX) and (not config.cookie_secure or config.session.domain):
+        return [f"{where}: a __Host- cookie must be Secure with no domain"]
+    if name.startswith("__Secure-") and not config.cookie_secure:
+        return [f"{where}: a __Secure- cookie must be Secure"]
+    return []
 
 
 def _validate_wechat(w: WeChatConfig) -> list[str]:

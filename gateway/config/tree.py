@@ -47,6 +47,8 @@ RESERVED_PREFIXES = ("/auth/", "/.well-known/", "/healthz", "/readyz", "/metrics
 WECHAT_API_BASE = "https://api.weixin.qq.com"
 WECHAT_API_FAILOVER_BASE = "https://api2.weixin.qq.com"
 WECHAT_OPEN_BASE = "https://open.weixin.qq.com"
+HOST_PREFIX = "__Host-"  # RFC 6265bis §4.1.3: cookie name prefixes browsers enforce
+COOKIE_PREFIXES = (HOST_PREFIX, "__Secure-")
 
 
 class ConfigError(Exception):
@@ -172,7 +174,9 @@ class ScanConfig:
     ticket_ttl: int = 120
     scan_extend: int = 60
     create_rate_per_minute: int = 60
+    status_rate_per_minute: int = 300
     max_waiters_per_ticket: int = 16
+    max_waiters_per_address: int = 50
     sse_heartbeat: float = 15.0
     longpoll_max_wait: float = 30.0
     qr_box_size: int = 8
@@ -212,6 +216,9 @@ class ProxyConfig:
     limit_per_upstream: int = 256
     websocket_recheck_interval: float = 30.0
     echo_upstream: bool = False
+    reject_backslash: bool = True
+    reject_path_parameters: bool = True
+    reject_double_encoding: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +311,18 @@ class Config:
         if self.session.secure is not None:
             return self.session.secure
         return not self.dev
+
+    @property
+    def session_cookie_name(self) -> str:
+        """The session cookie's name as browsers hold it: ``__Host-`` + ``session.cookie_name``
+        when the cookie is Secure and host-only (it is always ``Path=/``), so that neither an
+        http page nor another host of the domain can set or shadow it (RFC 6265bis §4.1.3.2);
+        the configured name otherwise, or when it already has a ``__Host-``/``__Secure-``
+        prefix. Every reader and writer of the cookie uses this one name."""
+        name = self.session.cookie_name
+        if name.startswith(COOKIE_PREFIXES) or not self.cookie_secure or self.session.domain:
+            return name
+        return HOST_PREFIX + name
 
     def app_named(self, kind: str, preferred: str = "") -> tuple[str, WeChatAppConfig] | None:
         """The app called ``preferred``, else the first configured app of ``kind``."""

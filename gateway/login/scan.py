@@ -142,7 +142,8 @@ class ScanLogin:
         self._clock = clock
         self._metrics = metrics.of(ScanMetrics)
         self.hub = WaiterHub(store, clock, metrics, load=self.load, on_expire=self.expire,
-                             max_waiters=config.max_waiters_per_ticket)  # fmt: skip
+                             max_waiters=config.max_waiters_per_ticket,
+                             max_per_client=config.max_waiters_per_address)  # fmt: skip
 
     @property
     def config(self) -> ScanConfig:
@@ -152,22 +153,33 @@ class ScanLogin:
         """Stop every waiter and release every subscription."""
         await self.hub.close()
 
-    def watch(self, ticket_id: str, transport: str) -> Waiter:
-        """A waiter (async context manager) on the ticket; NotFound for a malformed id."""
+    def watch(self, ticket_id: str, transport: str, client: str) -> Waiter:
+        """A waiter (async context manager) on the ticket for the client address ``client``
+        (capped per ticket and per address: ``TooManyWaiters``); NotFound for a malformed id."""
         if not is_ticket_id(ticket_id):
             raise NotFound("no such ticket")
-        return self.hub.watch(ticket_id, transport)
+        return self.hub.watch(ticket_id, transport, client)
 
     # -- PC side ------------------------------------------------------------------------
 
     async def check_rate(self, client: str) -> None:
-        """Fixed one-minute window per client address; RateLimited (429) past the limit."""
-        key = f"scan:rate:{client}"
+        """Ticket creations: a fixed one-minute window per client address; RateLimited (429)
+        past ``create_rate_per_minute``."""
+        limit, text = self._config.create_rate_per_minute, "too many login QR codes requested"
+        await self._limit(f"scan:rate:{client}", limit, text)
+
+    async def check_status_rate(self, client: str) -> None:
+        """Ticket status lookups (status, events, ws): a fixed one-minute window per client
+        address; RateLimited (429) past ``status_rate_per_minute``."""
+        limit, text = self._config.status_rate_per_minute, "too many ticket status lookups"
+        await self._limit(f"scan:status-rate:{client}", limit, text)
+
+    async def _limit(self, key: str, limit: int, text: str) -> None:
         count = await self._store.incr(key, RATE_WINDOW)
-        if count > self._config.create_rate_per_minute:
+        if count > limit:
             left = await self._store.ttl(key)
             raise RateLimited(
-                "too many login QR codes requested; wait a little",
+                f"{text}; wait a little",
                 retry_after=max(1, math.ceil(left if left is not None else RATE_WINDOW)),
             )
 

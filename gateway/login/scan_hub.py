@@ -11,7 +11,10 @@ Expiry needs no transition: the reader's wait on the channel carries a deadline 
 failure does not hold the event back) and tells its waiters ``expired``. ``poke()`` re-checks
 every deadline at once (tests that move a ManualClock).
 
-The waiter cap is per ticket and per process (``TooManyWaiters``, HTTP 429).
+Two caps, each per process (``TooManyWaiters``, HTTP 429): waiters per ticket, and waiters
+per client address across every ticket and transport (one address holding a thousand streams
+would otherwise hold a thousand sockets and queues). A waiter counts from the moment it starts
+joining until it leaves.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ Loader = Callable[[str], Awaitable[Ticket | None]]
 
 
 class TooManyWaiters(RateLimited):
-    """429: the ticket already has ``max_waiters_per_ticket`` waiters in this process."""
+    """429: the ticket already has ``max_waiters_per_ticket`` waiters in this process, or the
+    client address ``max_waiters_per_address``."""
 
     default_description = "too many connections are waiting on this ticket"
 
@@ -63,12 +67,13 @@ class _Channel:
 class Waiter:
     """One connection waiting on one ticket; use as an async context manager."""
 
-    __slots__ = ("_channel", "_queue", "hub", "ticket", "transport")
+    __slots__ = ("_channel", "_queue", "client", "hub", "ticket", "transport")
 
-    def __init__(self, hub: WaiterHub, ticket: str, transport: str) -> None:
+    def __init__(self, hub: WaiterHub, ticket: str, transport: str, client: str) -> None:
         self.hub = hub
         self.ticket = ticket
         self.transport = transport
+        self.client = client
         self._channel: _Channel | None = None
         self._queue: asyncio.Queue[TicketEvent | None] = asyncio.Queue()
 
@@ -114,6 +119,7 @@ class WaiterHub:
         load: Loader,
         on_expire: Loader,
         max_waiters: int,
+        max_per_client: int,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -121,15 +127,18 @@ class WaiterHub:
         self._load = load
         self._on_expire = on_expire
         self._max = max(1, max_waiters)
+        self._max_per_client = max(1, max_per_client)
+        self._per_client: dict[str, int] = {}  # waiters joined or joining, by client address
         self._channels: dict[str, _Channel] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self._closed = False
 
     # -- public -----------------------------------------------------------------------
 
-    def watch(self, ticket: str, transport: str) -> Waiter:
-        """A waiter on ``ticket`` (joins on ``async with``: NotFound, TooManyWaiters)."""
-        return Waiter(self, ticket, transport)
+    def watch(self, ticket: str, transport: str, client: str) -> Waiter:
+        """A waiter on ``ticket`` for the client address ``client`` (joins on ``async with``:
+        NotFound, TooManyWaiters)."""
+        return Waiter(self, ticket, transport, client)
 
     @property
     def channel_count(self) -> int:
@@ -138,6 +147,10 @@ class WaiterHub:
     @property
     def waiter_count(self) -> int:
         return sum(len(c.waiters) for c in self._channels.values())
+
+    def waiters_from(self, client: str) -> int:
+        """The waiters of the client address ``client`` (joined or joining)."""
+        return self._per_client.get(client, 0)
 
     def poke(self) -> None:
         """Re-check every ticket's expiry now (after a test moved the clock)."""
@@ -169,20 +182,28 @@ class WaiterHub:
     async def _join(self, waiter: Waiter) -> None:
         if self._closed:
             raise TemporarilyUnavailable("the server is shutting down; try again")
+        held = self._per_client.get(waiter.client, 0)
+        if held >= self._max_per_client:
+            raise TooManyWaiters(
+                "too many connections are waiting from this address", retry_after=5
+            )
         channel = self._channels.get(waiter.ticket)
         if channel is None:
             channel = self._open(waiter.ticket)
         if len(channel.waiters) + channel.joining >= self._max:
             raise TooManyWaiters(retry_after=5)
+        self._per_client[waiter.client] = held + 1
         channel.joining += 1
         try:
             await asyncio.shield(channel.ready)
         except BaseException:
             channel.joining -= 1
+            self._release(waiter.client)
             self._maybe_drop(channel)
             raise
         channel.joining -= 1
         if channel.failed or channel.current is None:
+            self._release(waiter.client)
             self._maybe_drop(channel)
             raise StoreUnavailable("waiting on the ticket failed; try again")
         channel.waiters.add(waiter)
@@ -196,10 +217,19 @@ class WaiterHub:
         if channel is None:
             return
         channel.waiters.discard(waiter)
+        self._release(waiter.client)
         self._metrics.waiters.labels(waiter.transport).dec()
         task = self._maybe_drop(channel)
         if task is not None:  # wait until the subscription is released (without raising
             await asyncio.wait({task})  # the reader's CancelledError as if it were ours)
+
+    def _release(self, client: str) -> None:
+        """One waiter of ``client`` fewer (the entry goes with the last)."""
+        left = self._per_client[client] - 1
+        if left:
+            self._per_client[client] = left
+        else:
+            del self._per_client[client]
 
     def _open(self, ticket: str) -> _Channel:
         channel = _Channel(ticket)

@@ -25,8 +25,9 @@ from gateway.server import login as login_routes
 from gateway.server import metrics as metrics_routes
 from gateway.server import oidc as oidc_routes
 from gateway.server import tokens as token_routes
-from gateway.server.access import Access, Policy, RouteTable
+from gateway.server.access import Access, PathRules, Policy, RouteTable
 from gateway.server.caller import write_cookie_change
+from gateway.server.common import drop_server_header
 from gateway.server.keys import (
     ACCESS,
     CLOCK,
@@ -110,6 +111,7 @@ def create_app(
     )
     app.on_shutdown.append(_end_waiters)
     app.on_response_prepare.append(write_cookie_change)
+    app.on_response_prepare.append(drop_server_header)
     health.setup_routes(app)
     if config.metrics.enabled and not config.metrics.host:
         metrics_routes.setup_routes(app, config.metrics.path)
@@ -253,10 +255,16 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     upstream cookies never reach another; no global limit, ``limit_per_host`` per upstream)."""
     config, access = app[CONFIG], app[ACCESS]
     metrics = app[METRICS].of(ProxyMetrics)
+    proxy = config.proxy
     table = RouteTable(
-        config.proxy.routes,
-        connect_timeout=config.proxy.connect_timeout,
+        proxy.routes,
+        connect_timeout=proxy.connect_timeout,
         extra_reserved=(config.metrics.path,),
+        paths=PathRules(
+            reject_backslash=proxy.reject_backslash,
+            reject_path_parameters=proxy.reject_path_parameters,
+            reject_double_encoding=proxy.reject_double_encoding,
+        ),
     )
     rules = HeaderRules(config)
     session = aiohttp.ClientSession(

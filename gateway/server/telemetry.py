@@ -47,7 +47,8 @@ class ProxyMetrics:
         )
         self.forward_auth_decisions = Counter(
             "wxgate_forward_auth_decisions_total",
-            "Forward-auth answers, by result (allowed, unauthenticated, forbidden, redirect).",
+            "Forward-auth answers, by result "
+            "(allowed, unauthenticated, forbidden, redirect, invalid).",
             ["result"],
             registry=registry,
         )

@@ -154,6 +154,9 @@ async def start_gateway(name: str, workdir: Path, env: dict[str, str]) -> Proc:
     environ = {**os.environ, "WXGATE_SERVER__DATA_DIR": str(workdir / "var"),
                "WXGATE_SCAN__CREATE_RATE_PER_MINUTE": "100000000",
                "WXGATE_SCAN__MAX_WAITERS_PER_TICKET": "64",
+               # every waiter and lookup of the benchmark comes from 127.0.0.1
+               "WXGATE_SCAN__MAX_WAITERS_PER_ADDRESS": "100000000",
+               "WXGATE_SCAN__STATUS_RATE_PER_MINUTE": "100000000",
                "WXGATE_LOGGING__ACCESS_LOG": "false", "WXGATE_LOGGING__LEVEL": "WARNING",
                "PYTHONPATH": str(ROOT), **env}  # fmt: skip
     args = [*pin(1), sys.executable, "-m", "tests.bench.bench_scan", "--serve",

@@ -225,6 +225,19 @@ async def test_renewed_session_cookie_reaches_the_browser(
     assert pair.refresh_token not in renewed
 
 
+async def test_both_session_cookie_names_stay_at_the_edge(
+    nginx: str, gw: Gateway, upstream: Upstream
+) -> None:
+    """``__Host-wxgate_session`` (Secure, no domain) and the bare name a browser may still hold
+    from before the prefix: neither reaches the app, in either order."""
+    value = "{0.access_token}~{0.refresh_token}".format(await gw.session_pair("two-names"))
+    for pair in (f"__Host-wxgate_session=x~y; wxgate_session={value}",
+                 f"wxgate_session={value}; __Host-wxgate_session=x~y"):  # fmt: skip
+        status, _, _ = await _get(f"{nginx}/demo/x", Cookie=f"theme=dark; {pair}; lang=zh")
+        assert status == 200
+        assert _seen(upstream)["cookie"] == "theme=dark; lang=zh", pair
+
+
 async def test_login_pages_are_served_by_the_gateway(nginx: str) -> None:
     status, headers, _ = await _get(f"{nginx}/auth/verify", **{"X-Original-URI": "/public/"})
     assert status == 200 and "X-Request-ID" in headers

@@ -37,6 +37,7 @@ from tests.fixtures.redis_server import RedisServer, unique_prefix
 
 ALICE = Identity("sub-alice", ("wechat_mp",), "wx00000000000000b2", "o-alice", "u-alice")
 BOB = Identity("sub-bob", ("wechat_miniprogram",), "wx00000000000000c3", "o-bob", "u-bob")
+PC = "203.0.113.7"  # the waiting browser's address
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 
 
@@ -280,7 +281,7 @@ async def test_waiters_learn_expiry_without_a_transition(env: Env) -> None:
     if env.name == "redis":  # real time: a short ticket
         env.scan = ScanLogin(env.store, ScanConfig(ticket_ttl=1), env.clock, env.metrics)
     ticket_id, _ = await new_ticket(env)
-    async with env.scan.watch(ticket_id, "sse") as waiter:
+    async with env.scan.watch(ticket_id, "sse", PC) as waiter:
         assert (await waiter.next(timeout=2)).state == "pending"  # type: ignore[union-attr]
         await env.elapse(121 if env.name == "memory" else 0.2)
         if env.name == "memory":
@@ -298,7 +299,8 @@ async def test_waiters_learn_expiry_without_a_transition(env: Env) -> None:
 async def test_waiters_get_current_state_then_events(env: Env) -> None:
     ticket_id, secret = await new_ticket(env)
     await env.scan.scan(ticket_id, None)
-    async with env.scan.watch(ticket_id, "websocket") as w1, env.scan.watch(ticket_id, "sse") as w2:
+    w1, w2 = env.scan.watch(ticket_id, "websocket", PC), env.scan.watch(ticket_id, "sse", PC)
+    async with w1, w2:
         assert env.scan.hub.channel_count == 1 and env.scan.hub.waiter_count == 2
         for waiter in (w1, w2):
             first = await waiter.next(timeout=2)
@@ -315,19 +317,52 @@ async def test_waiters_get_current_state_then_events(env: Env) -> None:
 
 async def test_waiter_cap_and_unknown_ticket(env: Env) -> None:
     ticket_id, _ = await new_ticket(env)
-    waiters = [env.scan.watch(ticket_id, "longpoll") for _ in range(4)]
+    waiters = [env.scan.watch(ticket_id, "longpoll", PC) for _ in range(4)]
     for waiter in waiters:
         await waiter.__aenter__()
     with pytest.raises(TooManyWaiters) as info:
-        async with env.scan.watch(ticket_id, "longpoll"):
+        async with env.scan.watch(ticket_id, "longpoll", PC):
             pass
     assert info.value.status == 429 and info.value.headers["Retry-After"]
     for waiter in waiters:
         await waiter.__aexit__(None, None, None)
     with pytest.raises(NotFound):
-        async with env.scan.watch(new_ticket_id(), "sse"):
+        async with env.scan.watch(new_ticket_id(), "sse", PC):
             pass
     assert env.scan.hub.channel_count == 0
+    assert await env.subscriptions() == 0
+
+
+async def test_waiter_cap_per_address(env: Env) -> None:
+    """One address holds at most ``max_waiters_per_address`` waiters, whatever the tickets and
+    transports; refused joins hold nothing; leaving frees a place; other addresses are apart."""
+    config = ScanConfig(max_waiters_per_ticket=4, max_waiters_per_address=3)
+    scan = ScanLogin(env.store, config, env.clock, env.metrics)
+    ticket_ids = [(await new_ticket(env))[0] for _ in range(3)]
+    waiters = [scan.watch(t, transport, PC) for t, transport in
+               zip(ticket_ids, ("websocket", "sse", "longpoll"), strict=True)]  # fmt: skip
+    for waiter in waiters:
+        await waiter.__aenter__()
+    assert scan.hub.waiters_from(PC) == 3
+    for ticket_id in (ticket_ids[0], new_ticket_id()):  # refused before the ticket is looked at
+        with pytest.raises(TooManyWaiters) as info:
+            async with scan.watch(ticket_id, "sse", PC):
+                pass
+        assert info.value.status == 429 and info.value.headers["Retry-After"]
+        assert "address" in info.value.description
+    assert scan.hub.channel_count == 3 and scan.hub.waiters_from(PC) == 3
+    async with scan.watch(ticket_ids[0], "sse", "198.51.100.1") as other:
+        assert await other.next(timeout=2) is not None  # another address is not counted
+    await waiters[1].__aexit__(None, None, None)
+    async with scan.watch(ticket_ids[0], "sse", PC) as again:  # a place was freed
+        assert await again.next(timeout=2) is not None and scan.hub.waiters_from(PC) == 3
+    for waiter in (waiters[0], waiters[2]):
+        await waiter.__aexit__(None, None, None)
+    with pytest.raises(NotFound):  # a failed join gives its place back
+        async with scan.watch(new_ticket_id(), "sse", PC):
+            pass
+    assert scan.hub.waiters_from(PC) == 0 and scan.hub.channel_count == 0
+    await scan.close()
     assert await env.subscriptions() == 0
 
 
@@ -335,7 +370,7 @@ async def test_no_leak_after_many_cycles(env: Env) -> None:
     ticket_ids = [(await new_ticket(env))[0] for _ in range(5)]
 
     async def cycle(i: int) -> None:
-        async with env.scan.watch(ticket_ids[i % 5], "sse") as waiter:
+        async with env.scan.watch(ticket_ids[i % 5], "sse", PC) as waiter:
             assert await waiter.next(timeout=2) is not None
 
     await cycle(0)  # the Redis store starts its pub/sub reader and writer once
@@ -358,7 +393,7 @@ async def test_close_ends_waiters(env: Env) -> None:
     ticket_id, _ = await new_ticket(env)
     from gateway.login.scan_hub import WaiterClosed
 
-    async with env.scan.watch(ticket_id, "websocket") as waiter:
+    async with env.scan.watch(ticket_id, "websocket", PC) as waiter:
         await waiter.next(timeout=2)
         env.scan.hub.shutdown()
         with pytest.raises(WaiterClosed):
@@ -394,6 +429,24 @@ async def test_rate_limit(env: Env) -> None:
     if env.name == "memory":
         await env.elapse(61)
         await scan.check_rate(client)  # a new window
+    await scan.close()
+
+
+async def test_status_rate_limit(env: Env) -> None:
+    config = dataclasses.replace(ScanConfig(), status_rate_per_minute=3, create_rate_per_minute=1)
+    scan = ScanLogin(env.store, config, env.clock, env.metrics)
+    client = f"198.51.100.{id(env) % 200}-{env.name}-{unique_prefix()}"
+    await scan.check_rate(client)  # creations have their own budget
+    for _ in range(3):
+        await scan.check_status_rate(client)
+    with pytest.raises(RateLimited) as info:
+        await scan.check_status_rate(client)
+    assert 1 <= int(info.value.headers["Retry-After"]) <= 60
+    assert "status" in info.value.description
+    await scan.check_status_rate(client + "-other")  # per address
+    if env.name == "memory":
+        await env.elapse(61)
+        await scan.check_status_rate(client)  # a new window
     await scan.close()
 
 

@@ -32,7 +32,35 @@ from gateway.server.run import bind_socket
 from gateway.tokens.refresh import TokenPair
 from tests.conftest import dev_config
 
-__all__ = ["Gateway", "Upstream", "gateway", "make_config"]
+__all__ = [
+    "BACKEND_TRAVERSALS",
+    "ORDINARY_PATHS",
+    "Gateway",
+    "Upstream",
+    "gateway",
+    "make_config",
+    "raw_get",
+]
+
+# Under a public prefix, yet read by some backend as a way out of it: Tomcat/Spring drop a
+# `;`-parameter (`..;` is `..`), Windows/IIS-style servers split on `\`, and a backend that
+# decodes once more sees `%2e%2e` (and `%2f`) as `..` (and `/`).
+BACKEND_TRAVERSALS = (
+    "/public/..;/admin/x",
+    "/public/..\\admin/x",
+    "/public/%5c..%5cadmin/x",
+    "/public/%252e%252e/admin/x",
+    "/public/%252e%252e%252fadmin/x",
+)
+# Paths that must still pass: an encoded space, encoded UTF-8, a `;` in the query, a literal
+# `%` that is not followed by two hex digits, dots inside segments.
+ORDINARY_PATHS = (
+    "/public/a%20b",
+    "/public/%E4%BD%A0%E5%A5%BD",
+    "/public/x?a=1;b=2",
+    "/public/50%25off",
+    "/public/v1.2/..x/.well",
+)
 
 
 class Upstream:
@@ -138,6 +166,20 @@ class Upstream:
             await ws.close(code=ws.close_code or 1000)
         self.ws_closed.set()
         return ws
+
+
+async def raw_get(base: str, target: str) -> tuple[int, bytes]:
+    """``GET target`` sent byte for byte (an HTTP client would normalise it): the status and
+    the body."""
+    host, port = base.split("//")[1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        head, _, body = (await reader.read()).partition(b"\r\n\r\n")
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return int(head.split()[1]), body
 
 
 def make_config(tmp_path: Path, routes: list[dict[str, Any]], **env: str) -> Config:

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.server.app import create_app
 from gateway.server.keys import READINESS
+from gateway.server.metrics import metrics_app
 from tests.conftest import dev_config
 
 pytestmark = pytest.mark.asyncio
@@ -102,6 +103,16 @@ async def test_request_id_accepted_or_generated(client: TestClient) -> None:
     rid = resp.headers["X-Request-Id"]
     assert rid != "bad id" and len(rid) == 32
     assert (await resp.json())["request_id"] == rid
+
+
+async def test_the_metrics_listener_names_no_server_software(
+    tmp_path: Path,
+    aiohttp_client,  # type: ignore[no-untyped-def]
+) -> None:
+    app = create_app(dev_config(tmp_path))
+    client = await aiohttp_client(metrics_app(app, "/metrics"))
+    resp = await client.get("/metrics")
+    assert resp.status == 200 and "Server" not in resp.headers
 
 
 async def test_metrics_are_prometheus_text_with_route_templates(client: TestClient) -> None:

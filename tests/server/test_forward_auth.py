@@ -13,7 +13,13 @@ import pytest
 from gateway.clock import ManualClock
 from gateway.metrics import Metrics
 from gateway.server.telemetry import ProxyMetrics
-from tests.server.proxy_support import Gateway, gateway, make_config
+from tests.server.proxy_support import (
+    BACKEND_TRAVERSALS,
+    ORDINARY_PATHS,
+    Gateway,
+    gateway,
+    make_config,
+)
 
 pytestmark = [pytest.mark.asyncio]
 
@@ -115,6 +121,40 @@ async def test_dot_segments_are_resolved_before_matching(
     for uri in ("/public/../demo/x", "/public/%2e%2e/demo/x", "//demo/x", "/public/./../demo/"):
         resp = await verify(http, f"{gw.url}/auth/verify", X_Original_URI=uri)
         assert resp.status == 401, uri
+
+
+async def test_backend_traversal_forms_are_refused(
+    gw: Gateway, http: aiohttp.ClientSession
+) -> None:
+    """The proxy's refusal, applied to the original URI: ``..;``, backslashes and a second
+    encoding are 403 whichever header names them (nginx passes 403 on), and on every route."""
+    token = await gw.token("frank", scope="admin")
+    auth = {"Authorization": f"Bearer {token}"}
+    demo = tuple(t.replace("/public/", "/demo/", 1) for t in BACKEND_TRAVERSALS)
+    for uri in (*BACKEND_TRAVERSALS, *demo):
+        for header in ("X_Original_URI", "X_Forwarded_Uri"):
+            resp = await verify(http, f"{gw.url}/auth/verify", **{header: uri}, **auth)
+            assert resp.status == 403, (header, uri)
+            assert "X-Auth-Subject" not in resp.headers
+        url = f"https://app.example.com{uri}"
+        resp = await verify(http, f"{gw.url}/auth/verify", X_Original_URL=url)
+        assert resp.status == 403, url
+    for uri in ORDINARY_PATHS:
+        assert (await verify(http, f"{gw.url}/auth/verify", X_Original_URI=uri)).status == 200
+
+
+async def test_backend_traversal_refusal_can_be_turned_off(tmp_path: Path) -> None:
+    off = {
+        "WXGATE_PROXY__REJECT_PATH_PARAMETERS": "false",
+        "WXGATE_PROXY__REJECT_BACKSLASH": "false",
+        "WXGATE_PROXY__REJECT_DOUBLE_ENCODING": "false",
+    }
+    async with (
+        gateway(make_config(tmp_path, ROUTES, **off)) as g,
+        aiohttp.ClientSession() as http,
+    ):
+        for uri in BACKEND_TRAVERSALS:  # the front proxy's business now: the public policy
+            assert (await verify(http, f"{g.url}/auth/verify", X_Original_URI=uri)).status == 200
 
 
 async def test_traefik_and_ingress_headers(gw: Gateway, http: aiohttp.ClientSession) -> None:

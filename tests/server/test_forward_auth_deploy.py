@@ -83,7 +83,8 @@ def test_traefik_forward_auth_matches_gateway(traefik: dict[str, Any]) -> None:
         # Traefik must set X-Forwarded-Uri itself: a client's own would name any path
         assert fa["trustForwardHeader"] is False
         assert {"Authorization", "Cookie", "Accept"} <= set(fa["authRequestHeaders"])
-        assert fa["addAuthCookiesToResponse"] == [COOKIE]
+        # the name browsers hold over https (Secure, no domain), and the bare one otherwise
+        assert fa["addAuthCookiesToResponse"] == [f"__Host-{COOKIE}", COOKIE]
     routers = traefik["http"]["routers"]
     assert "/auth/" in routers["wxgate"]["rule"] and routers["wxgate"]["service"] == "wxgate"
     assert "wxgate-auth" in routers["app"]["middlewares"]

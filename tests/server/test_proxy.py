@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -16,11 +17,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.clock import ManualClock
 from gateway.server.keys import CONFIG, METRICS
+from tests.conftest import dev_config
 from tests.server.proxy_support import (
+    BACKEND_TRAVERSALS,
+    ORDINARY_PATHS,
     Gateway,
     Upstream,
     gateway,
     make_config,
+    raw_get,
 )
 
 pytestmark = [pytest.mark.asyncio]
@@ -239,14 +244,77 @@ async def test_gateway_paths_are_never_proxied(gw: Gateway, http: aiohttp.Client
 
 
 async def test_ambiguous_paths_are_refused(gw: Gateway) -> None:
-    host, port = gw.url.split("//")[1].split(":")
     for target in ("/public/../demo/x", "/public/%2e%2e/demo/x", "/public//x"):
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        status = (await reader.readline()).split()[1]
-        writer.close()
-        await writer.wait_closed()
-        assert status == b"400", target
+        assert (await raw_get(gw.url, target))[0] == 400, target
+
+
+async def test_backend_traversal_forms_are_refused_on_every_route(
+    gw: Gateway, upstream: Upstream
+) -> None:
+    """``..;``, a backslash (raw or ``%5c``) and a second encoding never reach an upstream."""
+    demo = tuple(t.replace("/public/", "/demo/", 1) for t in BACKEND_TRAVERSALS)
+    for target in (*BACKEND_TRAVERSALS, *demo, "/public/a%3bb", "/public/%2541"):
+        status, body = await raw_get(gw.url, target)
+        assert status == 400 and json.loads(body)["error"] == "invalid_request", target
+    assert upstream.received == []
+    for target in ORDINARY_PATHS:
+        status, body = await raw_get(gw.url, target)
+        path, _, query = target.partition("?")
+        seen = json.loads(body)
+        assert status == 200 and seen["path"] == "/echo" + path and seen["query"] == query
+
+
+async def test_backend_traversal_forms_are_refused_by_the_dev_echo_route(tmp_path: Path) -> None:
+    async with gateway(dev_config(tmp_path, WXGATE_LOGGING__ACCESS_LOG="false")) as g:
+        for target in BACKEND_TRAVERSALS:
+            status, body = await raw_get(g.url, target)
+            assert status == 400 and json.loads(body)["error"] == "invalid_request", target
+        for target in ORDINARY_PATHS:
+            status, body = await raw_get(g.url, target)
+            path, _, query = target.partition("?")
+            seen = json.loads(body)
+            assert status == 200 and (seen["path"], seen["query"]) == (path, query), target
+
+
+async def test_each_backend_traversal_refusal_can_be_turned_off(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    off = {
+        "WXGATE_PROXY__REJECT_PATH_PARAMETERS": "false",
+        "WXGATE_PROXY__REJECT_BACKSLASH": "false",
+        "WXGATE_PROXY__REJECT_DOUBLE_ENCODING": "false",
+    }
+    expected = {
+        "REJECT_PATH_PARAMETERS": ("/public/..;/admin/x",),
+        "REJECT_BACKSLASH": ("/public/..\\admin/x", "/public/%5c..%5cadmin/x"),
+        "REJECT_DOUBLE_ENCODING": ("/public/%252e%252e/admin/x", "/public/%252e%252e%252fadmin/x"),
+    }
+    for key, passing in expected.items():
+        env = {f"WXGATE_PROXY__{key}": "false"}
+        async with gateway(make_config(tmp_path / key, routes(upstream.url), **env)) as g:
+            for target in BACKEND_TRAVERSALS:
+                status = (await raw_get(g.url, target))[0]
+                assert status == (200 if target in passing else 400), (key, target)
+    async with gateway(make_config(tmp_path / "all", routes(upstream.url), **off)) as g:
+        for target in BACKEND_TRAVERSALS:
+            assert (await raw_get(g.url, target))[0] == 200, target
+        assert (await raw_get(g.url, "/public/%2e%2e/x"))[0] == 400  # dot segments: always
+
+
+async def test_no_response_names_the_server_software(
+    gw: Gateway, http: aiohttp.ClientSession
+) -> None:
+    """No ``Server: Python/3.x aiohttp/3.y``: not on the gateway's own answers (JSON, pages,
+    errors, redirects, the dev simulator), nor passed on from an upstream (nginx does not
+    either)."""
+    for path in ("/healthz", "/auth/login", "/nope/x", "/demo/x", "/demo", "/public/x",
+                 "/_sim/wechat/sns/jscode2session", "/.well-known/jwks.json"):  # fmt: skip
+        async with http.get(f"{gw.url}{path}", allow_redirects=False) as resp:
+            assert "Server" not in resp.headers, (path, resp.status, resp.headers["Server"])
+    async with http.get(f"{gw.url}/public/x") as resp:  # the upstream (aiohttp) did send one
+        assert resp.headers["X-Upstream"] == "yes" and "Server" not in resp.headers
+    async with http.get(f"{gw.url}/st/?code=204") as resp:  # headers sent before any body
+        assert resp.status == 204 and "Server" not in resp.headers
 
 
 async def test_slashless_prefix_redirects(gw: Gateway, http: aiohttp.ClientSession) -> None:
@@ -296,6 +364,48 @@ async def test_dead_session_cookie_is_cleared_for_api_clients_too(
         async with http.get(f"{gw.url}{path}", headers=headers, allow_redirects=False) as resp:
             assert resp.status == 401
             assert 'wxgate_session="";' in resp.headers["Set-Cookie"], path
+
+
+async def test_a_secure_host_only_session_cookie_is_host_prefixed(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """Secure, no Domain, Path=/: the cookie is ``__Host-`` + ``session.cookie_name``, so no
+    http page and no sibling host can set or shadow it; the proxy reads, renews, clears and
+    strips that one name (and strips the bare name a browser may still hold)."""
+    clock = ManualClock(start=time.time())
+    config = make_config(tmp_path, routes(upstream.url), WXGATE_SESSION__SECURE="true")
+    async with (
+        gateway(config, clock=clock) as gw,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        pair = await gw.session_pair("host-cookie")
+        value = f"{pair.access_token}~{pair.refresh_token}"
+        cookie = f"theme=dark; __Host-wxgate_session={value}; wxgate_session={value}"
+        status, _, seen = await get_json(http, f"{gw.url}/demo/x", headers={"Cookie": cookie})
+        assert status == 200 and headers_of(seen)["x-auth-subject"] == "host-cookie"
+        assert headers_of(seen)["cookie"] == "theme=dark"
+        api = {"Accept": "application/json"}
+        async with http.get(
+            f"{gw.url}/demo/x", headers={**api, "Cookie": f"wxgate_session={value}"}
+        ) as resp:
+            assert resp.status == 401  # the bare name is not the session cookie any more
+
+        tokens = gw.app[CONFIG].tokens
+        clock.advance(tokens.access_ttl + tokens.leeway + 5)
+        async with http.get(
+            f"{gw.url}/demo/x", headers={"Cookie": f"__Host-wxgate_session={value}"}
+        ) as resp:
+            assert resp.status == 200
+            (renewed,) = [c for c in resp.headers.getall("Set-Cookie") if "wxgate_session" in c]
+        attributes = renewed.lower().split("; ")
+        assert renewed.startswith("__Host-wxgate_session=") and pair.refresh_token not in renewed
+        assert "secure" in attributes and "path=/" in attributes
+        assert not [a for a in attributes if a.startswith("domain")]
+
+        dead = {**api, "Cookie": "__Host-wxgate_session=expired.jwt.value~no-such-token"}
+        async with http.get(f"{gw.url}/demo/x", headers=dead) as resp:
+            assert resp.status == 401
+            assert resp.headers["Set-Cookie"].startswith('__Host-wxgate_session="";')
 
 
 async def test_optional_route_is_anonymous_with_a_bad_token(

@@ -84,6 +84,35 @@ async def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
         await gw.close()
 
 
+async def test_status_lookups_are_rate_limited_per_address(tmp_path: Path) -> None:
+    """``status``, ``events`` and ``ws`` share one per-address budget a minute
+    (``scan.status_rate_per_minute``, default 300); the forwarded address behind a trusted
+    proxy is the one counted."""
+    gw = await start_gateway(tmp_path, WXGATE_SERVER__TRUSTED_PROXIES="127.0.0.0/8")
+    me, other = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.4"}
+    try:
+        pc = gw.client()
+        t = (await gw.create(pc))["ticket"]
+        async with pc.ws_connect(f"{gw.ws_base}/auth/qr/{t}/ws", headers=me) as ws:
+            assert (await ws.receive_json())["state"] == "pending"
+        async with pc.get(f"/auth/qr/{t}/events", headers={**me, "Last-Event-ID": "1"}):
+            pass
+        for _ in range(300 - 2):
+            async with pc.get(f"/auth/qr/{t}/status", headers=me) as r:
+                assert r.status == 200
+        for path in ("status", "events"):
+            async with pc.get(f"/auth/qr/{t}/{path}", headers=me) as r:
+                assert r.status == 429 and 1 <= int(r.headers["Retry-After"]) <= 60, path
+                assert (await r.json())["error"] == "rate_limited"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await pc.ws_connect(f"{gw.ws_base}/auth/qr/{t}/ws", headers=me)
+        assert info.value.status == 429
+        async with pc.get(f"/auth/qr/{t}/status", headers=other) as r:
+            assert r.status == 200  # another address has its own budget
+    finally:
+        await gw.close()
+
+
 async def test_images_are_rendered_once_and_cached(gw: Gateway) -> None:
     pc = gw.client()
     t = (await gw.create(pc))["ticket"]
@@ -383,6 +412,58 @@ async def test_waiter_cap_over_http(tmp_path: Path) -> None:
             async with pc.get(created["events_url"]) as r:
                 assert r.status == 429 and r.headers["Retry-After"]
     finally:
+        await gw.close()
+
+
+async def test_waiter_cap_per_address_over_http(tmp_path: Path) -> None:
+    """One client address (the forwarded one behind a trusted proxy) holds at most
+    ``scan.max_waiters_per_address`` (default 50) waiters, across tickets and transports."""
+    gw = await start_gateway(tmp_path, WXGATE_SCAN__SSE_HEARTBEAT="0.2",
+                             WXGATE_SERVER__TRUSTED_PROXIES="127.0.0.0/8")  # fmt: skip
+    cap = 50  # the default
+    me, other = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.4"}
+    pc = gw.client()
+    polls: list[asyncio.Task[aiohttp.ClientResponse]] = []
+    streams: list[aiohttp.ClientResponse] = []
+    try:
+        t = [(await gw.create(pc))["ticket"] for _ in range(4)]  # 16 waiters a ticket at most
+        sockets = [await pc.ws_connect(f"{gw.ws_base}/auth/qr/{t[0]}/ws", headers=me)
+                   for _ in range(16)]  # fmt: skip
+        for i in range(32):
+            streams.append(await pc.get(f"/auth/qr/{t[1 + i // 16]}/events", headers=me))
+            assert streams[-1].status == 200
+        long_poll = f"/auth/qr/{t[3]}/status?wait=25&after=pending"
+        polls = [asyncio.create_task(pc.get(long_poll, headers=me)) for _ in range(cap - 48)]
+        await until(lambda: gw.scan.hub.waiter_count == cap, "the waiters")
+
+        async with pc.get(f"/auth/qr/{t[3]}/events", headers=me) as r:
+            assert r.status == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
+            assert (await r.json())["error"] == "rate_limited"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await pc.ws_connect(f"{gw.ws_base}/auth/qr/{t[3]}/ws", headers=me)
+        assert info.value.status == 429
+        async with pc.get(long_poll, headers=me) as r:
+            assert r.status == 429
+        async with pc.get(f"/auth/qr/{t[3]}/status", headers=me) as r:
+            assert r.status == 200  # an answer at once is no waiter
+        async with pc.get(f"/auth/qr/{t[3]}/events", headers=other) as r:
+            assert r.status == 200  # another address has its own places
+
+        await sockets.pop().close()  # closing one frees a place
+        streams.pop().close()  # (an SSE stream's at its next heartbeat)
+        await until(lambda: gw.scan.hub.waiter_count == cap - 2, "the release")
+        async with pc.get(f"/auth/qr/{t[3]}/events", headers=me) as r:
+            assert r.status == 200
+        async with pc.ws_connect(f"{gw.ws_base}/auth/qr/{t[3]}/ws", headers=me) as ws:
+            assert (await ws.receive_json())["state"] == "pending"
+        for ws in sockets:
+            await ws.close()
+    finally:
+        for stream in streams:
+            stream.close()
+        for poll in polls:
+            poll.cancel()
+        await asyncio.gather(*polls, return_exceptions=True)
         await gw.close()
 
 

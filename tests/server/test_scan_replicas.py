@@ -145,7 +145,10 @@ async def test_no_leak_after_500_connect_disconnect_cycles(
     tmp_path: Path, request: pytest.FixtureRequest, store: str
 ) -> None:
     server: RedisServer | None = None
-    env = {"WXGATE_SCAN__SSE_HEARTBEAT": "0.05", "WXGATE_SCAN__MAX_WAITERS_PER_TICKET": "64"}
+    env = {"WXGATE_SCAN__SSE_HEARTBEAT": "0.05", "WXGATE_SCAN__MAX_WAITERS_PER_TICKET": "64",
+           # one address, 500 lookups, SSE waiters released only at their next heartbeat
+           "WXGATE_SCAN__MAX_WAITERS_PER_ADDRESS": "1000",
+           "WXGATE_SCAN__STATUS_RATE_PER_MINUTE": "1000"}  # fmt: skip
     if store == "redis":
         server = request.getfixturevalue("redis_server")
         env.update(redis_env(server, unique_prefix("scan-leak")))

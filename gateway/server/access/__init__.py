@@ -15,13 +15,12 @@ from gateway.server.access.cookie import (
 )
 from gateway.server.access.decision import ANONYMOUS, Access, Caller
 from gateway.server.access.errors import AuthenticationRequired, insufficient_scope
+from gateway.server.access.paths import PathRules, normalize_path
 from gateway.server.access.policy import BEARER_API, OWN_API, Policy
 from gateway.server.access.routes import (
     Route,
     RouteTable,
     default_route,
-    is_ambiguous,
-    normalize_path,
     raise_for_reserved,
 )
 
@@ -30,14 +29,14 @@ __all__ = [
     "ANONYMOUS",
     "Access",
     "Caller",
-    # policies and the route table
+    # policies, the route table and the paths it refuses
     "BEARER_API",
     "OWN_API",
+    "PathRules",
     "Policy",
     "Route",
     "RouteTable",
     "default_route",
-    "is_ambiguous",
     "normalize_path",
     "raise_for_reserved",
     # credentials

@@ -2,10 +2,12 @@
 
 Value: ``<access JWT>~<refresh token>`` (``~`` appears in neither). HttpOnly, SameSite from
 config (Lax by default, so the login redirect back from WeChat carries it), Secure outside dev
-mode, Path=/. The cookie lives as long as the refresh token; the access token inside expires
-sooner and is renewed transparently by the decision (``access.decision``); the change is left
-on the request and written by ``access.request.write_cookie_change`` (an
-``on_response_prepare`` hook) on whatever response the request ends with.
+mode, Path=/. Named ``Config.session_cookie_name``: ``__Host-`` + ``session.cookie_name`` when
+Secure with no Domain, so no other host and no http page can plant or shadow it. The cookie
+lives as long as the refresh token; the access token inside expires sooner and is renewed
+transparently by the decision (``access.decision``); the change is left on the request and
+written by ``access.request.write_cookie_change`` (an ``on_response_prepare`` hook) on whatever
+response the request ends with.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class SessionCookie:
 
 def read_session(request: web.BaseRequest, config: Config) -> SessionCookie | None:
     """The session cookie of this request, or None when absent or malformed."""
-    name = config.session.cookie_name
+    name = config.session_cookie_name
     if name not in request.headers.get("Cookie", ""):  # parse cookies only when ours is there
         return None
     raw = request.cookies.get(name)
@@ -52,7 +54,7 @@ def read_session(request: web.BaseRequest, config: Config) -> SessionCookie | No
 
 def is_session_cookie_present(request: web.BaseRequest, config: Config) -> bool:
     """True when the request carries a cookie of the session's name (well-formed or not)."""
-    name = config.session.cookie_name
+    name = config.session_cookie_name
     return name in request.headers.get("Cookie", "") and bool(request.cookies.get(name))
 
 
@@ -61,7 +63,7 @@ def set_session(
 ) -> None:
     """Attach the session cookie to ``response``."""
     response.set_cookie(
-        config.session.cookie_name,
+        config.session_cookie_name,
         f"{access_token}{_SEP}{refresh_token}",
         max_age=config.tokens.refresh_ttl,
         path="/",
@@ -75,7 +77,7 @@ def set_session(
 def clear_session(response: web.StreamResponse, config: Config) -> None:
     """Expire the session cookie in the browser."""
     response.del_cookie(
-        config.session.cookie_name,
+        config.session_cookie_name,
         path="/",
         domain=config.session.domain or None,
         secure=config.cookie_secure,

@@ -9,7 +9,9 @@ A path equal to a slash-terminated prefix without its slash (``/demo`` for ``/de
 match; ``slash_redirect`` names the prefix so the proxy can answer 308 like nginx does (301 there).
 
 The gateway's own paths (``config.RESERVED_PREFIXES`` and the metrics path) are never proxied:
-``is_reserved`` tells the proxy's catch-all to leave them alone.
+``is_reserved`` tells the proxy's catch-all to leave them alone. ``paths`` says which path
+forms are refused whatever route matches (``access.paths``); the proxy and forward auth share it
+with the table.
 """
 
 from __future__ import annotations
@@ -22,14 +24,13 @@ from yarl import URL
 
 from gateway.config import RESERVED_PREFIXES, RouteConfig
 from gateway.errors import NotFound
+from gateway.server.access.paths import PathRules
 from gateway.server.access.policy import Policy
 
 __all__ = [
     "Route",
     "RouteTable",
     "default_route",
-    "is_ambiguous",
-    "normalize_path",
     "raise_for_reserved",
 ]
 
@@ -87,35 +88,6 @@ class Route:
         return f"{url}?{query}" if query else url
 
 
-def is_ambiguous(path: str) -> bool:
-    """True when a decoded ``path`` has dot segments or empty segments (``//``).
-
-    Such a path could be matched here as one route and normalised by the backend into another
-    (``/public/../admin``), so the proxy refuses it rather than guess.
-    """
-    if "//" in path:
-        return True
-    if "/." not in path:
-        return False
-    return any(seg in (".", "..") for seg in path.split("/"))
-
-
-def normalize_path(path: str) -> str:
-    """``path`` with ``.``/``..`` segments resolved and repeated slashes merged (RFC 3986
-    §5.2.4, plus nginx's ``merge_slashes``): what a front proxy routed on."""
-    if not is_ambiguous(path):
-        return path
-    out: list[str] = []
-    for seg in path.split("/"):
-        if seg == "..":
-            if out:
-                out.pop()
-        elif seg and seg != ".":
-            out.append(seg)
-    trailing = "/" if path.endswith(("/", "/.", "/..")) and out else ""
-    return "/" + "/".join(out) + trailing
-
-
 def default_route() -> Route:
     """The policy applied by forward auth when no route matches: authentication required."""
     return Route.compile(RouteConfig(prefix="/", upstream="", auth="required"), 5.0)
@@ -124,7 +96,7 @@ def default_route() -> Route:
 class RouteTable:
     """Longest-prefix lookup over the configured routes."""
 
-    __slots__ = ("_by_length", "_reserved", "_slashless", "routes")
+    __slots__ = ("_by_length", "_reserved", "_slashless", "paths", "routes")
 
     def __init__(
         self,
@@ -132,8 +104,10 @@ class RouteTable:
         *,
         connect_timeout: float = 5.0,
         extra_reserved: tuple[str, ...] = (),
+        paths: PathRules | None = None,
     ) -> None:
         self.routes = tuple(Route.compile(rc, connect_timeout) for rc in routes)
+        self.paths = paths or PathRules()  # the path forms refused, whichever route matches
         groups: dict[int, dict[str, Route]] = {}
         for route in self.routes:
             groups.setdefault(len(route.prefix), {})[route.prefix] = route

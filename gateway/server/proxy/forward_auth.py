@@ -21,10 +21,15 @@ Answers:
   auth address, for Traefik) and the client is a browser: then 302 to
   ``<public_url>/auth/login?return_to=<original URL>``, the original URL rebuilt from
   ``X-Forwarded-Proto/Host/Uri`` when the peer is a trusted proxy (else just its path);
-- 403 JSON ``insufficient_scope`` when the token lacks the route's audience or a scope.
+- 403 JSON ``insufficient_scope`` when the token lacks the route's audience or a scope;
+- 403 JSON ``access_denied`` when the decoded path has a form the proxy refuses (400) too,
+  since the backend may read it as another path than the front proxy routed (a ``;``, a
+  backslash, a percent-encoding left after decoding; each a ``[proxy]`` option,
+  ``access.paths``). 403, not 400: nginx ``auth_request`` passes 401 and 403 on to the client
+  and turns any other status into its own 500.
 
 Counted in ``wxgate_forward_auth_decisions_total{result}``: allowed, unauthenticated, forbidden,
-redirect.
+redirect, invalid.
 """
 
 from __future__ import annotations
@@ -35,10 +40,11 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.config import Config
-from gateway.errors import AccessDenied, InsufficientScope
+from gateway.errors import AccessDenied, InsufficientScope, InvalidRequest
 from gateway.server.access import (
     AuthenticationRequired,
     Caller,
+    PathRules,
     RouteTable,
     default_route,
     normalize_path,
@@ -75,14 +81,18 @@ class ForwardAuth:
         self._unauthenticated = family.labels("unauthenticated")
         self._forbidden = family.labels("forbidden")
         self._redirect = family.labels("redirect")
+        self._invalid = family.labels("invalid")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request[ROUTE_LABEL] = VERIFY_PATH
         try:
-            original, path = _original_target(request)
+            original, path = _original_target(request, self.table.paths)
         except AccessDenied:
             self._forbidden.inc()
             raise
+        except InvalidRequest as exc:
+            self._invalid.inc()
+            raise AccessDenied(exc.description) from exc
         route = self.table.match(path) or self.default
         if route.policy.auth == "public":
             self._allowed.inc()
@@ -149,25 +159,30 @@ def _candidates(request: web.Request) -> list[str]:
     return found
 
 
-def route_path(target: str) -> str:
-    """The path a front proxy routes ``target`` (path and query, no scheme) on.
+def route_path(target: str, rules: PathRules) -> str:
+    """The path a front proxy routes ``target`` (path and query, no scheme) on; InvalidRequest
+    (400) when, decoded, it has a form ``rules`` refuse (``..;``, a backslash, a second
+    encoding): the front proxy routed it one way, the backend may read it another.
 
     Split by hand, not with ``urlsplit``: ``//admin/x`` is a path here, which ``urlsplit``
     would read as the host ``admin`` and the path ``/x``."""
-    return normalize_path(unquote(target.partition("?")[0]) or "/")
+    path = unquote(target.partition("?")[0]) or "/"
+    rules.check_backend_forms(path)
+    return normalize_path(path)
 
 
-def _original_target(request: web.Request) -> tuple[str, str]:
+def _original_target(request: web.Request, rules: PathRules) -> tuple[str, str]:
     """The original request's target (path and query) and the path its policy is chosen by.
 
     Front proxies set their own header but pass the client's other headers through, so a
     client could add a header naming a public path: when the statements disagree the request
-    is refused (403) rather than trusting one of them.
+    is refused (403) rather than trusting one of them. A statement whose path has a form the
+    proxy refuses is 400, as through the proxy.
     """
     found = _candidates(request)
     if not found:
         return "/", "/"
-    paths = {route_path(target) for target in found}
+    paths = {route_path(target, rules) for target in found}
     if len(paths) > 1:
         raise AccessDenied("the sub-request names more than one original path")
     return found[0], paths.pop()

@@ -16,7 +16,9 @@ upstream response → 502. After the response started, the client connection is 
 client sees a truncated body rather than a wrong one.
 
 Request paths are matched decoded; a path with dot segments or ``//`` is refused (400), since
-the backend could normalise it into another route. The gateway's own paths are never proxied.
+the backend could normalise it into another route, and so (each a ``[proxy]`` option, on by
+default) is a ``;``, a backslash or a percent-encoding left after decoding (``access.paths``).
+The gateway's own paths are never proxied.
 """
 
 from __future__ import annotations
@@ -30,14 +32,13 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.errors import GatewayError, InvalidRequest, NotFound
+from gateway.errors import GatewayError, NotFound
 from gateway.server.access import (
     ANONYMOUS,
     AuthenticationRequired,
     Caller,
     Route,
     RouteTable,
-    is_ambiguous,
     raise_for_reserved,
 )
 from gateway.server.caller import authenticate
@@ -72,6 +73,7 @@ class Proxy:
         self.rules = rules
         self.websockets = websockets
         self._metrics = metrics
+        self._check_path = table.paths.check
         self._counted: dict[tuple[str, int], Any] = {}
         self._durations = {
             r.prefix: metrics.upstream_duration.labels(r.prefix) for r in self.table.routes
@@ -95,8 +97,7 @@ class Proxy:
         return response
 
     async def _handle(self, request: web.Request, route: Route, path: str) -> web.StreamResponse:
-        if is_ambiguous(path):
-            raise InvalidRequest("the path has dot segments or empty segments")
+        self._check_path(path)  # 400 for a path a backend could read as another
         caller = ANONYMOUS
         policy = route.policy
         if policy.auth != "public":

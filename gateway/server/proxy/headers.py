@@ -13,7 +13,8 @@ Request headers sent upstream:
 - ``X-Forwarded-For/Proto/Host``: appended to when the peer is a trusted proxy
   (``server.trusted_proxies``), otherwise replaced; ``Forwarded`` and ``X-Real-IP`` and every
   other ``X-Forwarded-*`` header are passed only from trusted peers;
-- the gateway's session cookie is removed from ``Cookie`` (other cookies pass);
+- the gateway's session cookie is removed from ``Cookie`` (other cookies pass), under its name
+  and under the bare ``session.cookie_name`` it had before the ``__Host-`` prefix;
 - on ``required``/``optional`` routes a client's ``Authorization: Bearer`` is removed: the
   gateway consumed it (``pass_token`` sends the verified token itself, in ``proxy.token_header``
   or, when that is empty, as ``Authorization: Bearer``). Other schemes (Basic...) pass, and
@@ -25,7 +26,7 @@ Response headers sent back: hop-by-hop headers dropped, everything else passed u
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import MutableMapping
+from collections.abc import Collection, MutableMapping
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -67,7 +68,9 @@ class HeaderRules:
         self.appid = p.appid_header
         self.scope = p.scope_header
         self.token = p.token_header
-        self.cookie_name = config.session.cookie_name
+        # the bare name too: a browser may still hold a cookie set before the __Host- prefix
+        self.cookie_name = config.session.cookie_name  # a substring of the prefixed name
+        self.cookie_names = frozenset({config.session_cookie_name, self.cookie_name})
         names = (self.subject, self.openid, self.unionid, self.appid, self.scope, self.token)
         self.identity = frozenset(n.lower() for n in names if n)
         self.prefix = p.strip_header_prefix.lower()
@@ -119,7 +122,7 @@ class HeaderRules:
             if low == "authorization" and strip_authorization and _is_bearer(value):
                 continue
             if low == "cookie" and self.cookie_name in value:
-                value = drop_cookie(value, self.cookie_name)
+                value = drop_cookie(value, self.cookie_names)
                 if not value:
                     continue
             out.add(name, value)
@@ -173,12 +176,12 @@ def _is_bearer(value: str) -> bool:
     return value[:7].lower() == "bearer "
 
 
-def drop_cookie(header: str, name: str) -> str:
-    """``header`` (a Cookie header value) without the cookie called ``name``."""
+def drop_cookie(header: str, names: Collection[str]) -> str:
+    """``header`` (a Cookie header value) without the cookies called any of ``names``."""
     kept = [
         part.strip()
         for part in header.split(";")
-        if part.strip() and part.split("=", 1)[0].strip() != name
+        if part.strip() and part.split("=", 1)[0].strip() not in names
     ]
     return "; ".join(kept)
 

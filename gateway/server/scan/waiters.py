@@ -14,7 +14,12 @@ Each sends the current state at once on connect, then every later state, as the 
   the state equals ``after``; then waits up to ``min(wait, longpoll_max_wait)`` seconds.
 
 A client that went away is noticed at once on WebSocket (its reader ends) and at the next
-write on SSE (heartbeat) or long-poll (the answer); the waiter is released then.
+write on SSE (heartbeat) or long-poll (the answer); the waiter is released then. Waiters are
+capped per ticket (``scan.max_waiters_per_ticket``) and per client address
+(``scan.max_waiters_per_address``, the address ``common.client_ip`` finds behind trusted
+proxies), each per process: 429 ``rate_limited`` with ``Retry-After`` before any stream starts.
+Every lookup (each of the three, connected or not) also counts against the address's
+``scan.status_rate_per_minute`` (a Store counter, so across replicas): 429 past it.
 ``scan_notify_latency{transport}`` is observed per frame written that carries a transition.
 """
 
@@ -27,7 +32,7 @@ from aiohttp import WSMsgType, web
 
 from gateway.errors import InvalidRequest
 from gateway.login import SEQ, ScanMetrics, TicketEvent, Waiter, WaiterClosed
-from gateway.server.common import NO_STORE
+from gateway.server.common import NO_STORE, client_ip
 from gateway.server.keys import CLOCK, METRICS, SCAN
 
 __all__ = ["setup_routes"]
@@ -58,7 +63,9 @@ async def _read_until_closed(ws: web.WebSocketResponse, waiter: Waiter) -> None:
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
-    waiter = request.app[SCAN].watch(request.match_info["ticket"], "websocket")
+    client = client_ip(request)
+    await request.app[SCAN].check_status_rate(client)
+    waiter = request.app[SCAN].watch(request.match_info["ticket"], "websocket", client)
     async with waiter:  # unknown ticket, too many waiters: an HTTP error before the upgrade
         # No permessage-deflate: a zlib context per socket would cost more than the frames.
         ws = web.WebSocketResponse(
@@ -107,9 +114,12 @@ def _last_event_id(request: web.Request) -> int | None:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
+    client = client_ip(request)
+    await request.app[SCAN].check_status_rate(client)
     last_id = _last_event_id(request)
     heartbeat = request.app[SCAN].config.sse_heartbeat
-    async with request.app[SCAN].watch(request.match_info["ticket"], "sse") as waiter:
+    waiter = request.app[SCAN].watch(request.match_info["ticket"], "sse", client)
+    async with waiter:
         event = await waiter.next()
         assert event is not None
         if last_id is not None and event.seq <= last_id:
@@ -164,20 +174,24 @@ def _wait_seconds(request: web.Request, limit: float) -> float:
 
 async def status(request: web.Request) -> web.Response:
     scan, clock = request.app[SCAN], request.app[CLOCK]
+    client = client_ip(request)
+    await scan.check_status_rate(client)
     ticket_id = request.match_info["ticket"]
     after = request.query.get("after")
     wait = _wait_seconds(request, scan.config.longpoll_max_wait)
     ticket = await scan.get(ticket_id)
     event = TicketEvent.of(ticket, clock.time(), pushed=False)
     if after == event.state and not event.terminal and wait > 0:
-        event = await _long_wait(request, ticket_id, after, wait)
+        event = await _long_wait(request, ticket_id, after, wait, client)
     return web.json_response(event.frame(clock.time()), headers=NO_STORE)
 
 
-async def _long_wait(request: web.Request, ticket_id: str, after: str, wait: float) -> TicketEvent:
+async def _long_wait(
+    request: web.Request, ticket_id: str, after: str, wait: float, client: str
+) -> TicketEvent:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    async with request.app[SCAN].watch(ticket_id, "longpoll") as waiter:
+    async with request.app[SCAN].watch(ticket_id, "longpoll", client) as waiter:
         event = await waiter.next()
         assert event is not None
         while event.state == after and event.seq == SEQ.get(after):
