@@ -33,7 +33,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from gateway.config import Config
 from gateway.tokens import AccessClaims
 
-__all__ = ["HeaderRules", "copy_response_headers", "drop_cookie"]
+__all__ = ["DECODED_ENCODINGS", "HeaderRules", "copy_response_headers", "drop_cookie"]
+
+# aiohttp's server decodes request bodies in these encodings before the handler reads them:
+# the proxy forwards the decoded body, so the headers that described the encoded one go
+# (the upstream gets it chunked).
+DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "br", "zstd"})
+_ENCODED_BODY = frozenset({"content-encoding", "content-length"})
 
 HOP_BY_HOP = frozenset(
     {
@@ -111,11 +117,14 @@ class HeaderRules:
             drop = drop | _connection_tokens(connection)
         prefix = self.prefix
         out: CIMultiDict[str] = CIMultiDict()
+        decoded = incoming.get("Content-Encoding", "").strip().lower() in DECODED_ENCODINGS
         for name, value in incoming.items():
             low = name.lower()
             if "_" in low:  # CGI/WSGI backends read X_Auth_Subject as X-Auth-Subject
                 low = low.replace("_", "-")
             if low in drop or (prefix and low.startswith(prefix)):
+                continue
+            if decoded and low in _ENCODED_BODY:  # the body goes upstream decoded
                 continue
             if not trusted and (low.startswith("x-forwarded-") or low in _FORWARDING):
                 continue
