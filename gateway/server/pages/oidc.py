@@ -75,6 +75,30 @@ def page_lang(request: web.BaseRequest, ui_locales: tuple[str, ...] = ()) -> str
     return pick_lang(request)
 
 
+def _form(action: str, hidden: dict[str, str], buttons: list[tuple[str, str, str]]) -> Markup:
+    """A POST form to ``action`` with ``hidden`` fields and (class, value, label) buttons."""
+    fields = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in hidden.items()
+    )
+    named = "".join(
+        f'<button class="{escape(cls)}" type="submit" name="action" value="{escape(value)}">'
+        f"{escape(label)}</button>"
+        for cls, value, label in buttons
+    )
+    return Markup(f'<form method="post" action="{escape(action)}">{fields}{named}</form>')
+
+
+def _page(
+    request: web.BaseRequest, lang: str, *, status: int = 200, then: str | None = None,
+    kind: str, title: str, text: str, content: Markup,
+) -> web.Response:  # fmt: skip
+    return render(
+        request, "oidc-page.html", status=status, csp=_csp(then),
+        lang=("zh-CN" if lang == "zh" else "en"), kind=kind, title=title, text=text,
+        content=content,
+    )  # fmt: skip
+
+
 def consent_page(
     request: web.BaseRequest,
     client_name: str,
@@ -87,12 +111,13 @@ def consent_page(
     (the single-use handle of this request) with ``action`` = allow or deny, answered by a
     redirect to ``redirect_uri``."""
     t = _TEXT[lang]
-    items = Markup("".join(f"<li>{escape(t.get(s, s))}</li>" for s in scopes))
-    return render(
-        request, "oidc-consent.html", csp=_csp(redirect_uri),
-        lang=("zh-CN" if lang == "zh" else "en"),
-        title=t["consent_title"], text=t["consent_text"].replace("$client", client_name),
-        scopes=items, consent=consent, allow=t["allow"], deny=t["deny"],
+    items = "".join(f"<li>{escape(t.get(s, s))}</li>" for s in scopes)
+    form = _form("/auth/authorize/consent", {"consent": consent},
+                 [("allow", "allow", t["allow"]), ("deny", "deny", t["deny"])])  # fmt: skip
+    return _page(
+        request, lang, then=redirect_uri, kind="consent", title=t["consent_title"],
+        text=t["consent_text"].replace("$client", client_name),
+        content=Markup(f'<ul class="wxgate-scopes">{items}</ul>{form}'),
     )  # fmt: skip
 
 
@@ -100,10 +125,9 @@ def oidc_error_page(request: web.BaseRequest, error: str, lang: str) -> web.Resp
     """An authorization request whose client or redirect URI cannot be trusted: never a
     redirect (OIDC Core §3.1.2.6), a page with the error code."""
     t = _TEXT[lang]
-    return render(
-        request, "oidc-message.html", status=400, csp=_CSP,
-        lang=("zh-CN" if lang == "zh" else "en"), kind="error",
-        title=t["error_title"], text=t["error_text"], error=error,
+    return _page(
+        request, lang, status=400, kind="error", title=t["error_title"], text=t["error_text"],
+        content=Markup(f"<p><code>{escape(error)}</code></p>"),
     )  # fmt: skip
 
 
@@ -114,13 +138,10 @@ def logout_page(
     single-use handle; ``then`` the post-logout redirect it answers with); ``confirm`` None:
     the done page."""
     t = _TEXT[lang]
-    tag = "zh-CN" if lang == "zh" else "en"
     if confirm is None:
-        return render(
-            request, "oidc-message.html", csp=_CSP, lang=tag, kind="logged-out",
-            title=t["logged_out_title"], text=t["logged_out_text"], error="",
-        )  # fmt: skip
-    return render(
-        request, "oidc-logout.html", csp=_csp(then), lang=tag, title=t["logout_title"],
-        text=t["logout_text"], confirm=confirm, button=t["logout_button"],
-    )  # fmt: skip
+        return _page(request, lang, kind="logged-out", title=t["logged_out_title"],
+                     text=t["logged_out_text"], content=Markup(""))  # fmt: skip
+    form = _form("/auth/end-session", {"confirm": confirm},
+                 [("logout", "logout", t["logout_button"])])  # fmt: skip
+    return _page(request, lang, then=then, kind="logout", title=t["logout_title"],
+                 text=t["logout_text"], content=form)  # fmt: skip
