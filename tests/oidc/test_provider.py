@@ -59,6 +59,13 @@ async def token(
         return r.status, await r.json()
 
 
+async def basic_exchange(op: OP, code: str, client_id: str) -> tuple[int, dict[str, Any]]:
+    """Redeem ``code`` as the confidential ``client_id``, authenticated with HTTP Basic."""
+    data = exchange(code, client_id=client_id)
+    del data["client_id"]
+    return await token(op, data, auth=(client_id, SECRET))
+
+
 def exchange(code: str, client_id: str = "spa", verifier: str = VERIFIER) -> dict[str, str]:
     return {"grant_type": "authorization_code", "code": code, "client_id": client_id,
             "redirect_uri": REDIRECT, "code_verifier": verifier}  # fmt: skip
@@ -179,9 +186,7 @@ async def test_expired_code(op: OP) -> None:
 
 async def test_refresh_token_of_one_client_used_by_another(op: OP) -> None:
     code = await code_for(op, await op.login(), "conf")
-    data = exchange(code, client_id="conf")
-    del data["client_id"]
-    status, tokens = await token(op, data, auth=("conf", SECRET))
+    status, tokens = await basic_exchange(op, code, "conf")
     assert status == 200
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     status, body = await token(op, {**refresh, "client_id": "post", "client_secret": SECRET})
@@ -196,9 +201,7 @@ async def test_refresh_token_of_one_client_used_by_another(op: OP) -> None:
 
 async def test_no_refresh_token_for_a_client_without_the_grant(op: OP) -> None:
     code = await code_for(op, await op.login(), "once")
-    data = exchange(code, client_id="once")
-    del data["client_id"]
-    status, tokens = await token(op, data, auth=("once", SECRET))
+    status, tokens = await basic_exchange(op, code, "once")
     assert status == 200 and tokens["id_token"] and "refresh_token" not in tokens
 
 
@@ -263,9 +266,7 @@ async def test_single_sign_on_and_silent_renewal(op: OP) -> None:
 async def test_logout_tells_the_client_over_the_back_channel(op: OP) -> None:
     browser = await op.login()
     code = await code_for(op, browser, "conf")
-    data = exchange(code, client_id="conf")
-    del data["client_id"]
-    status, tokens = await token(op, data, auth=("conf", SECRET))
+    status, tokens = await basic_exchange(op, code, "conf")
     id_claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
     async with browser.post(f"{op.base}/auth/logout", allow_redirects=False) as r:
         assert r.status == 204
@@ -295,9 +296,7 @@ async def test_logout_tells_the_client_over_the_back_channel(op: OP) -> None:
 async def test_a_session_that_expires_is_told_over_the_back_channel(op: OP) -> None:
     browser = await op.login()
     code = await code_for(op, browser, "conf")
-    data = exchange(code, client_id="conf")
-    del data["client_id"]
-    _, tokens = await token(op, data, auth=("conf", SECRET))
+    _, tokens = await basic_exchange(op, code, "conf")
     sid = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sid"]
     service = op.app[TOKENS]
     assert await service.sweep_expired() == 0 and not op.recorder.tokens  # not yet
@@ -349,9 +348,7 @@ async def test_pairwise_subject_differs_per_client_and_is_stable(op: OP) -> None
     subs = []
     for client in ("pair", "pair", "conf"):
         code = await code_for(op, browser, client)
-        data = exchange(code, client_id=client)
-        del data["client_id"]
-        _, tokens = await token(op, data, auth=(client, SECRET))
+        _, tokens = await basic_exchange(op, code, client)
         subs.append(jwt.decode(tokens["id_token"], options={"verify_signature": False})["sub"])
         async with browser.get(
             f"{op.base}/auth/userinfo",
