@@ -6,7 +6,7 @@ mode, Path=/. Named ``Config.session_cookie_name``: ``__Host-`` + ``session.cook
 Secure with no Domain, so no other host and no http page can plant or shadow it. The cookie
 lives as long as the refresh token; the access token inside expires sooner and is renewed
 transparently by the decision (``access.decision``); the change is left on the request and
-written by ``access.request.write_cookie_change`` (an ``on_response_prepare`` hook) on whatever
+written by ``server.caller.write_cookie_change`` (an ``on_response_prepare`` hook) on whatever
 response the request ends with.
 """
 
