@@ -70,12 +70,15 @@ from gateway.server.access import (
 from gateway.server.caller import authenticate
 from gateway.server.common import LOGIN_PATH, is_browser, login_redirect
 from gateway.server.keys import FORWARD_AUTH, ROUTE_LABEL
+from gateway.server.pages import no_access_page
 from gateway.server.proxy.headers import HeaderRules
 from gateway.server.telemetry import ProxyMetrics
 
 __all__ = ["ForwardAuth", "setup_routes"]
 
 VERIFY_PATH = "/auth/verify"
+# the page a front proxy shows a browser its 403 came from (deploy/nginx: error_page 403)
+NO_ACCESS_PATH = "/auth/no-access"
 LOGIN_HEADER = "X-Wxgate-Login"
 _REQUIRED = Policy()
 _MAX_NARROWED = 256  # verify URLs are a handful per nginx config: the cache stays small
@@ -270,8 +273,17 @@ async def _handler(request: web.Request) -> web.StreamResponse:
     return await request.app[FORWARD_AUTH].handle(request)
 
 
+async def _no_access(request: web.Request) -> web.StreamResponse:
+    """403: the "no access" page for a browser, ``access_denied`` JSON for anyone else."""
+    if is_browser(request):
+        return no_access_page(request)
+    raise AccessDenied("you are logged in but not allowed to access this resource")
+
+
 def setup_routes(app: web.Application) -> None:
     """Register ``/auth/verify`` and ``/auth/verify/{tail}`` for every method (the
-    ``ForwardAuth`` is built by the composition root, ``server.app``)."""
+    ``ForwardAuth`` is built by the composition root, ``server.app``), and the page a front
+    proxy shows for a 403 (``/auth/no-access``)."""
     app.router.add_route("*", VERIFY_PATH, _handler)
     app.router.add_route("*", VERIFY_PATH + "/{tail:.*}", _handler)
+    app.router.add_get(NO_ACCESS_PATH, _no_access)
