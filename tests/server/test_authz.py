@@ -209,6 +209,8 @@ async def test_forward_auth_applies_route_policies_hosts_and_allowed_roles(
     status, _, _, resp = await call(http, verify, ops, X_Original_URI="/ops/x")
     assert status == 200 and resp.headers["X-Auth-Roles"] == "ops"
     assert (await call(http, verify, plain, X_Original_URI="/ops/x"))[0] == 403
+    status, page, _, resp = await call(http, verify, plain, X_Original_URI="/ops/x", **BROWSER)
+    assert status == 403 and "No access" in page and "Location" not in resp.headers
     # per nginx location: any of the roles on the verify URL, on top of the route's policy
     for token, expected in ((ops, 200), (admin, 200), (plain, 403)):
         status, _, body, _ = await call(

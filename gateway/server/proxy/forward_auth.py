@@ -33,7 +33,9 @@ Answers:
   ``X-Forwarded-Proto/Host/Uri`` when the peer is a trusted proxy (else just its path);
 - 403 JSON ``insufficient_scope`` when the token lacks the route's audience or a scope;
 - 403 JSON ``access_denied`` when the caller is authenticated but the route's requirement or
-  the verify URL's ``allowed_roles``/``allowed_subjects`` do not allow them (authz);
+  the verify URL's ``allowed_roles``/``allowed_subjects`` do not allow them (authz); for a
+  browser the "no access" page instead (Traefik passes the body on; nginx ignores it and shows
+  its ``error_page``, the shipped config ``/auth/no-access``);
 - 403 JSON ``access_denied`` when the decoded path has a form the proxy refuses (400) too,
   since the backend may read it as another path than the front proxy routed (a ``;``, a
   backslash, a percent-encoding left after decoding; each a ``[proxy]`` option,
@@ -132,8 +134,13 @@ class ForwardAuth:
             caller = await authenticate(request, policy)
         except AuthenticationRequired as exc:
             return self._unauthenticated_response(request, original, exc)
-        except (InsufficientScope, AccessRefused):
+        except InsufficientScope:
             self._forbidden.inc()
+            raise
+        except AccessRefused:
+            self._forbidden.inc()
+            if is_browser(request):  # Traefik shows this body; nginx its own error_page
+                return no_access_page(request)
             raise
         self._allowed.inc()
         return self._allow(caller, route.pass_token)
