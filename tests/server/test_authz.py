@@ -27,6 +27,7 @@ def routes(up: str) -> list[dict[str, Any]]:
         {"prefix": "/both/", "upstream": f"{up}/echo", "required_roles": ("ops", "oncall")},
         {"prefix": "/mini/", "upstream": f"{up}/echo", "allowed_apps": ("mini",)},
         {"prefix": "/open/", "upstream": f"{up}/echo"},
+        {"prefix": "/maybe/", "upstream": f"{up}/echo", "auth": "optional"},
         # one path, two hosts: the ops host needs the role, any other host only a login
         {"prefix": "/app/", "upstream": f"{up}/echo", "host": OPS_HOST,
          "allowed_roles": ("ops",)},
@@ -223,6 +224,11 @@ async def test_forward_auth_applies_route_policies_hosts_and_allowed_roles(
     plain_sub = (await gw.app[TOKENS].introspect(plain))["sub"]
     assert (await call(http, f"{verify}?allowed_subjects={plain_sub}", plain))[0] == 200
     assert (await call(http, f"{verify}?allowed_subjects={plain_sub}", ops))[0] == 403
+    # a requirement on the verify URL needs a caller, even on an optional route
+    maybe = {"X_Original_URI": "/maybe/x"}
+    assert (await call(http, verify, None, **maybe))[0] == 200
+    assert (await call(http, f"{verify}?allowed_roles=ops", None, **maybe))[0] == 401
+    assert (await call(http, f"{verify}?allowed_roles=ops", ops, **maybe))[0] == 200
     status, _, body, _ = await call(http, f"{verify}?allowed_roles=Not%20A%20Role", ops)
     assert status == 400 and body is not None and body["error"] == "invalid_request"
     # the host forward auth fronts: X-Forwarded-Host, or the host of X-Original-URL

@@ -82,7 +82,6 @@ VERIFY_PATH = "/auth/verify"
 # the page a front proxy shows a browser its 403 came from (deploy/nginx: error_page 403)
 NO_ACCESS_PATH = "/auth/no-access"
 LOGIN_HEADER = "X-Wxgate-Login"
-_REQUIRED = Policy()
 _MAX_NARROWED = 256  # verify URLs are a handful per nginx config: the cache stays small
 
 
@@ -170,7 +169,9 @@ class ForwardAuth:
             self._invalid.inc()
             raise InvalidRequest(str(exc)) from exc
         names = frozenset(s.strip() for s in subjects.split(",") if s.strip())
-        base = route.policy if route.policy.auth == "required" else _REQUIRED
+        # a requirement on the verify URL needs a caller: an optional or public route's
+        # policy (its audience and scopes kept) becomes a required one
+        base = dataclasses.replace(route.policy, auth="required")
         decisions = self.table.decisions
         if base.rule is not None:
             rule = base.rule.narrowed(decisions, any_roles=any_roles, subjects=names)
