@@ -15,6 +15,7 @@ __all__ = [
     "DEV_CONFIG_PATH",
     "ENV_PREFIX",
     "RESERVED_PREFIXES",
+    "ROLE_NAME_PATTERN",
     "WECHAT_API_BASE",
     "WECHAT_API_FAILOVER_BASE",
     "WECHAT_OPEN_BASE",
@@ -49,6 +50,8 @@ WECHAT_API_FAILOVER_BASE = "https://api2.weixin.qq.com"
 WECHAT_OPEN_BASE = "https://open.weixin.qq.com"
 HOST_PREFIX = "__Host-"  # RFC 6265bis §4.1.3: cookie name prefixes browsers enforce
 COOKIE_PREFIXES = (HOST_PREFIX, "__Secure-")
+# authorization: what a role name may look like (config rules, the user directory, the admin API)
+ROLE_NAME_PATTERN = r"[a-z0-9][a-z0-9_.:-]{0,63}"
 
 
 class ConfigError(Exception):

@@ -37,6 +37,7 @@ from gateway.users.factory import (
     open_user_directory,
     sqlite_path,
 )
+from gateway.users.roles import check_role, is_role_name
 
 __all__ = [
     # services
@@ -48,6 +49,9 @@ __all__ = [
     "IdentityRecord",
     "Profile",
     "User",
+    # role names
+    "check_role",
+    "is_role_name",
     # configuration
     "DEFAULT_SQLITE_FILE",
     "sqlite_path",

@@ -56,6 +56,11 @@ class User:
     nickname: str | None
     avatar_url: str | None
     identities: tuple[IdentityRecord, ...]
+    # authorization and administration: the user's roles, and whether an operator disabled
+    # the user (``disabled_at``: when, epoch seconds; None while enabled)
+    roles: frozenset[str] = frozenset()
+    disabled: bool = False
+    disabled_at: float | None = None
 
     def identity_for(self, appid: str) -> IdentityRecord | None:
         """The identity this user has in the app with ``appid``, if any."""
@@ -97,6 +102,28 @@ class UserDirectory(Protocol):
 
     async def set_phone(self, sub: str, phone: str) -> None:
         """Record the user's phone number; raises ``NotFound`` for an unknown ``sub``."""
+        ...
+
+    async def grant_role(self, sub: str, role: str) -> bool:
+        """Give ``role`` to user ``sub``; True if the user did not have it yet.
+
+        Raises ``InvalidRequest`` for a name that is not a role name (``is_role_name``),
+        ``NotFound`` for an unknown ``sub``.
+        """
+        ...
+
+    async def revoke_role(self, sub: str, role: str) -> bool:
+        """Take ``role`` from user ``sub``; True if the user had it.
+
+        Raises ``InvalidRequest`` for a name that is not a role name, ``NotFound`` for an
+        unknown ``sub``.
+        """
+        ...
+
+    async def set_disabled(self, sub: str, disabled: bool) -> bool:
+        """Disable (``disabled_at`` = now) or enable user ``sub``; True if that changed
+        anything. Raises ``NotFound`` for an unknown ``sub``. Ending the user's sessions is
+        the caller's business (the directory knows nothing of tokens)."""
         ...
 
     async def schema_version(self) -> int:
