@@ -30,8 +30,8 @@ migrates the schema (``open_user_directory`` does both). Every method may raise
 ``TemporarilyUnavailable`` when the database cannot be reached.
 """
 
-from gateway.users.audit import AuditEntry, AuditQuery, new_entry_id
 from gateway.users.contract import Identity, IdentityRecord, Profile, User, UserDirectory
+from gateway.users.entries import AuditEntry, AuditQuery, new_entry_id
 from gateway.users.factory import (
     DEFAULT_SQLITE_FILE,
     create_user_directory,

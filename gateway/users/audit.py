@@ -7,79 +7,22 @@ Entries are never updated; the retention sweep deletes those older than
 ``id`` is time-ordered text (nanoseconds, then random bits) so one statement text serves SQLite
 and PostgreSQL alike, and pagination runs newest first on it (``before`` = the last id seen).
 
-Nothing secret goes in: the writer (``gateway.server.audit``'s ``AuditLog``) passes identifiers
+Nothing secret goes in: the writer (``gateway.admin.AuditLog``) passes identifiers
 (subjects, session ids, role names, flows), never a token, a code or a key.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
+from gateway.users.entries import AuditEntry, AuditQuery
 from gateway.users.sql import Row, Tx
 
-__all__ = [
-    "AuditEntry",
-    "AuditQuery",
-    "append_entry",
-    "new_entry_id",
-    "purge_entries",
-    "query_entries",
-]
+__all__ = ["append_entry", "purge_entries", "query_entries"]
 
 _COLUMNS = "id, at, kind, action, actor, subject, result, client_ip, user_agent, details"
 _INSERT = f"INSERT INTO audit_log ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"  # noqa: S608
 _PURGE = "DELETE FROM audit_log WHERE at < $1"
-
-
-def new_entry_id(at: float) -> str:
-    """A unique id that sorts by time (``at`` in epoch seconds)."""
-    return f"{int(at * 1_000_000_000):020d}{secrets.token_hex(4)}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditEntry:
-    """One audit event. ``actor``: who acted (a subject, ``admin-token``, ``cli``, or ""
-    for the person themselves); ``subject``: whom it concerns; ``details``: flat JSON-able
-    values (``before``/``after`` of an admin action, a flow, a route)."""
-
-    id: str
-    at: float
-    kind: str
-    action: str
-    actor: str = ""
-    subject: str = ""
-    result: str = "ok"
-    client_ip: str = ""
-    user_agent: str = ""
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        """The entry as the admin API and the audit logger show it."""
-        return {
-            "id": self.id, "at": self.at, "kind": self.kind, "action": self.action,
-            "actor": self.actor, "subject": self.subject, "result": self.result,
-            "client_ip": self.client_ip, "user_agent": self.user_agent,
-            "details": dict(self.details),
-        }  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditQuery:
-    """Filters (all optional, combined with AND) and a page: newest first, ``before`` the
-    last id of the previous page."""
-
-    since: float | None = None
-    until: float | None = None
-    actor: str | None = None
-    subject: str | None = None
-    action: str | None = None
-    kind: str | None = None
-    before: str | None = None
-    limit: int = 50
 
 
 async def append_entry(tx: Tx, entry: AuditEntry) -> None:

@@ -25,8 +25,9 @@ from contextlib import AbstractAsyncContextManager
 
 from gateway.clock import Clock
 from gateway.errors import NotFound, TemporarilyUnavailable
-from gateway.users.audit import AuditEntry, AuditQuery, append_entry, purge_entries, query_entries
+from gateway.users.audit import append_entry, purge_entries, query_entries
 from gateway.users.contract import Identity, IdentityRecord, Profile, User
+from gateway.users.entries import AuditEntry, AuditQuery
 from gateway.users.roles import check_role
 from gateway.users.search import search_subjects
 from gateway.users.sql import (

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from gateway.users.audit import AuditEntry, AuditQuery
+    from gateway.users.entries import AuditEntry, AuditQuery
 
 __all__ = ["Identity", "IdentityRecord", "Profile", "User", "UserDirectory"]
 
