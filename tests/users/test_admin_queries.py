@@ -52,7 +52,7 @@ async def test_audit_entries_are_filtered_and_paged_newest_first(
                 action="grant_role" if i % 2 else "login",
                 actor="u_admin" if i % 2 else "",
                 subject=f"u_{i % 2}",
-            )  # fmt: skip
+            )
         )
         await users.append_audit(entries[-1])
         clock.advance(10)
@@ -74,9 +74,9 @@ async def test_audit_entries_are_filtered_and_paged_newest_first(
 async def test_audit_details_round_trip_and_retention(
     users: UserDirectory, clock: ManualClock
 ) -> None:
+    change = {"before": {"disabled": False}, "after": {"disabled": True}}
     old = AuditEntry(id=new_entry_id(clock.time()), at=clock.time(), kind="admin",
-                     action="disable", actor="cli", subject="u_x",
-                     details={"before": {"disabled": False}, "after": {"disabled": True}})  # fmt: skip
+                     action="disable", actor="cli", subject="u_x", details=change)  # fmt: skip
     await users.append_audit(old)
     clock.advance(100)
     new = _entry(clock, kind="logout", action="logout", subject="u_x")

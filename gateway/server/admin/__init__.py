@@ -1,0 +1,13 @@
+"""The administration room: the admin API (``/admin/api/``), the admin page (``/admin/``) and
+the person's own account page (``/auth/account``). Routes only: the work is
+``gateway.admin.Administration``'s."""
+
+from aiohttp import web
+
+from gateway.server.admin.api import setup_api
+
+__all__ = ["setup_routes"]
+
+
+def setup_routes(app: web.Application) -> None:
+    setup_api(app)
