@@ -7,9 +7,11 @@ is the package's face: code outside ``gateway.admin`` imports from here.
 """
 
 from gateway.admin.audit import AUDIT_LOGGER, AuditLog
+from gateway.admin.commands import users_command
 from gateway.admin.metrics import AdminMetrics
 from gateway.admin.principal import ADMIN_TOKEN_ACTOR, is_admin_token
 from gateway.admin.service import Administration, UserView
+from gateway.admin.views import session_json, user_json, view_json
 
 __all__ = [
     # services
@@ -19,6 +21,12 @@ __all__ = [
     "ADMIN_TOKEN_ACTOR",
     "AUDIT_LOGGER",
     "UserView",
+    # operator commands (the CLI)
+    "users_command",
+    # JSON shapes
+    "session_json",
+    "user_json",
+    "view_json",
     # who is an administrator
     "is_admin_token",
     # metric families

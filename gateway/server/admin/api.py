@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.admin import user_json, view_json
 from gateway.server.admin.csrf import csrf_token
 from gateway.server.admin.guard import require_admin
-from gateway.server.admin.views import audit_query, cursor, page_limit, user_json, view_json
+from gateway.server.admin.views import audit_query, cursor, page_limit
 from gateway.server.common import NO_STORE
 from gateway.server.keys import ADMIN, STORE
 
