@@ -8,6 +8,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from gateway.config.authz_rules import validate_authz
 from gateway.config.oidc_rules import validate_oidc
 from gateway.config.tree import (
     HOST_PREFIX,
@@ -36,6 +37,7 @@ def validate(config: Config) -> list[str]:
     problems += _validate_proxy(config.proxy, config.dev)
     problems += validate_oidc(config)
     problems += _validate_admin(config)
+    problems += validate_authz(config)
     return problems
 
 
@@ -193,14 +195,14 @@ def _validate_login(config: Config) -> list[str]:
 
 def _validate_proxy(p: ProxyConfig, dev: bool) -> list[str]:
     problems: list[str] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for i, route in enumerate(p.routes):
         where = f"proxy.routes[{i}]"
         if not route.prefix.startswith("/"):
             problems.append(f"{where}.prefix: must start with /")
-        if route.prefix in seen:
+        if (route.host, route.prefix) in seen:  # one prefix per host (authz: host routes)
             problems.append(f"{where}.prefix: duplicate prefix {route.prefix!r}")
-        seen.add(route.prefix)
+        seen.add((route.host, route.prefix))
         for reserved in RESERVED_PREFIXES:
             if _shadows(route.prefix, reserved):
                 problems.append(

@@ -21,6 +21,7 @@ __all__ = [
     "WECHAT_OPEN_BASE",
     "AdminConfig",
     "AuditConfig",
+    "AuthzConfig",
     "Config",
     "ConfigError",
     "ForwardAuthConfig",
@@ -31,6 +32,7 @@ __all__ = [
     "OidcClientConfig",
     "OidcConfig",
     "ProxyConfig",
+    "RoleRuleConfig",
     "RouteConfig",
     "ScanConfig",
     "ServerConfig",
@@ -220,6 +222,16 @@ class RouteConfig:
     scopes: tuple[str, ...] = ()
     preserve_host: bool = False
     pass_token: bool = False
+    # authorization (README "Authorization"): the host the route answers for ("" = any), its
+    # metric label ("" = host + prefix), and who is allowed (every condition given must hold)
+    host: str = ""
+    name: str = ""
+    allowed_roles: tuple[str, ...] = ()  # any of these roles
+    required_roles: tuple[str, ...] = ()  # all of these roles
+    allowed_subjects: tuple[str, ...] = ()
+    allowed_unionids: tuple[str, ...] = ()
+    allowed_apps: tuple[str, ...] = ()  # names of [wechat.apps.*] the user logged in through
+    required_claims: dict[str, str] = field(default_factory=dict)  # claim = value
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +248,7 @@ class ProxyConfig:
     appid_header: str = "X-Auth-AppID"
     scope_header: str = "X-Auth-Scope"
     token_header: str = "X-Auth-Token"
+    roles_header: str = "X-Auth-Roles"
     strip_header_prefix: str = "X-Auth-"
     connect_timeout: float = 5.0
     limit_per_upstream: int = 256
@@ -276,6 +289,27 @@ class OidcClientConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RoleRuleConfig:
+    """One ``[[authz.role_rules]]``: ``roles`` granted at login to a user it matches (every
+    condition given must hold; within one condition, any of its values)."""
+
+    roles: tuple[str, ...] = ()
+    unionids: tuple[str, ...] = ()
+    openids: tuple[str, ...] = ()
+    apps: tuple[str, ...] = ()  # the [wechat.apps.*] name the user logs in through
+    has_roles: tuple[str, ...] = ()  # any of these roles already held
+
+
+@dataclass(frozen=True, slots=True)
+class AuthzConfig:
+    """Roles: the access-token claim carrying them, its bound, and the login-time rules."""
+
+    roles_claim: str = "roles"
+    max_roles: int = 32
+    role_rules: tuple[RoleRuleConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class OidcConfig:
     """The OpenID Provider: its clients and the lifetimes of what it hands out."""
 
@@ -307,6 +341,7 @@ class Config:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     forward_auth: ForwardAuthConfig = field(default_factory=ForwardAuthConfig)
     oidc: OidcConfig = field(default_factory=OidcConfig)
+    authz: AuthzConfig = field(default_factory=AuthzConfig)
     dev: bool = False
 
     @property

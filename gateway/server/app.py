@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.admin import Administration, AuditLog
+from gateway.authz import AuthzMetrics, RoleRules, directory_roles
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin, SessionIssuer
@@ -169,6 +170,7 @@ async def _users_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     users = await open_user_directory(config.users, config.data_dir, app[CLOCK])
     app[USERS] = users
+    app[TOKENS].use_roles(directory_roles(users))  # tokens carry roles, re-read at refresh
     app[READINESS].add("users", users.ping)
     try:
         yield
@@ -211,7 +213,7 @@ async def _wechat_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _login_ctx(app: web.Application) -> AsyncIterator[None]:
     config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
-    sessions = SessionIssuer(app[USERS], app[TOKENS], metrics)
+    sessions = SessionIssuer(app[USERS], app[TOKENS], metrics, RoleRules(config.authz.role_rules))
     app[OAUTH] = oauth = OAuthFlows(config, store, app[WECHAT], sessions, metrics, app[CLOCK])
     app[MINIPROGRAM] = MiniProgramLogin(config, store, app[WECHAT], sessions, metrics)
     try:
@@ -285,6 +287,8 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
             reject_path_parameters=proxy.reject_path_parameters,
             reject_double_encoding=proxy.reject_double_encoding,
         ),
+        decisions=app[METRICS].of(AuthzMetrics).decisions,
+        appids={name: a.appid for name, a in config.wechat.apps.items()},
     )
     rules = HeaderRules(config)
     session = aiohttp.ClientSession(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from gateway.server.access import (
+    AccessRefused,
     AuthenticationRequired,
     Caller,
     Policy,
@@ -35,6 +36,10 @@ async def authenticate(request: web.Request, policy: Policy) -> Caller:
     except AuthenticationRequired as exc:
         if exc.clear_cookie:
             request[CALLER] = _DEAD_SESSION
+        raise
+    except AccessRefused as exc:  # refused after renewing: the new cookie still goes out
+        if exc.caller is not None and exc.caller.renewed is not None:
+            request[CALLER] = exc.caller
         raise
     if caller.renewed is not None or caller.clear_cookie:
         request[CALLER] = caller

@@ -13,6 +13,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from gateway.admin import AdminMetrics
+from gateway.authz import AuthzMetrics
 from gateway.login import LoginMetrics, ScanMetrics
 from gateway.metrics import LATENCY_BUCKETS, Metrics
 from gateway.oidc import OidcMetrics
@@ -65,6 +66,7 @@ FAMILY_SETS = (
     ProxyMetrics,
     OidcMetrics,
     AdminMetrics,
+    AuthzMetrics,
 )
 
 

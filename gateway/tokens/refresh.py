@@ -29,7 +29,7 @@ import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from gateway.clock import Clock
@@ -54,7 +54,11 @@ from gateway.tokens.session import (
     user_sessions_key,
 )
 
-__all__ = ["RefreshTokens", "Session", "TokenPair", "refresh_key", "session_key"]
+__all__ = ["RefreshTokens", "RolesSource", "Session", "TokenPair", "refresh_key", "session_key"]
+
+#: The roles of a user, read afresh for every access token minted (login and each refresh):
+#: a role change reaches the tokens at the next refresh at the latest.
+RolesSource = Callable[[str], Awaitable[Collection[str]]]
 
 _KEEP_AFTER_END = 7200.0
 # HKDF info of the sealed successor pair (see ``gateway.sealed``)
@@ -94,6 +98,7 @@ class RefreshTokens:
         self._listeners: list[Callable[[Session], Awaitable[None]]] = []
         self._gates: list[Callable[[str], Awaitable[None]]] = []
         self.events = EventHooks()
+        self.roles_of: RolesSource | None = None  # set by the token service's owner
         self.expiry = SessionExpiry(store, clock, self._ended)
 
     async def start_session(
@@ -181,6 +186,7 @@ class RefreshTokens:
         expires_at = session.expires_at
         fields = {"state": "active", "sid": session.sid, "sub": session.sub}
         fields.update(issued_at=str(now), expires_at=str(expires_at))
+        roles = await self.roles_of(session.sub) if self.roles_of is not None else ()
         await self._store.create_record(key, fields, max(1.0, expires_at - now))
         access = self._issuer.issue(
             session.sub,
@@ -194,6 +200,7 @@ class RefreshTokens:
             client_id=session.client_id or CLIENT_ID,
             audience=session.audience or None,
             auth_time=float(session.auth_time) if session.auth_time else session.created_at,
+            roles=roles,
         )
         self._metrics.issued.labels(kind="refresh").inc()
         pair = TokenPair(

@@ -21,7 +21,7 @@ from gateway.tokens.claims import AccessClaims
 from gateway.tokens.events import EventListener
 from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer, new_id
 from gateway.tokens.keys import KeyRing
-from gateway.tokens.refresh import RefreshTokens, TokenPair
+from gateway.tokens.refresh import RefreshTokens, RolesSource, TokenPair
 from gateway.tokens.revocation import Kind, RevocationList
 from gateway.tokens.session import Session, SessionClient
 from gateway.tokens.usersessions import UserSessions
@@ -90,6 +90,11 @@ class TokenService:
     async def check_ready(self) -> None:
         """Readiness check: raise KeyRingError unless a signing key is active."""
         self._ring.signing_key()
+
+    def use_roles(self, source: RolesSource) -> None:
+        """Read users' roles from ``source`` for every access token of a session (at login
+        and at each refresh); without one, tokens carry no roles."""
+        self._refresh.roles_of = source
 
     @property
     def ring(self) -> KeyRing:
@@ -273,13 +278,16 @@ def _assemble(
     """The issuer, the verifier and the refresh-token families, configured from
     ``config.tokens``."""
     t = config.tokens
+    a = config.authz
     issuer = AccessTokenIssuer(ring, issuer=config.issuer, audience=t.audience,
                                access_ttl=t.access_ttl, scope=t.scope, clock=clock,
-                               metrics=metrics)  # fmt: skip
+                               metrics=metrics, roles_claim=a.roles_claim,
+                               max_roles=a.max_roles)  # fmt: skip
     verifier = Verifier(ring, revocations, issuer=config.issuer, audience=t.audience,
                         leeway=t.leeway, max_lifetime=t.max_lifetime,
                         max_token_bytes=t.max_token_bytes,
-                        cache_size=t.verify_cache_size, clock=clock, metrics=metrics)  # fmt: skip
+                        cache_size=t.verify_cache_size, clock=clock, metrics=metrics,
+                        roles_claim=a.roles_claim)  # fmt: skip
     refresh = RefreshTokens(store, issuer, revocations, clock, metrics,
                             refresh_ttl=t.refresh_ttl, sliding=t.refresh_sliding,
                             grace=t.refresh_reuse_grace,

@@ -6,7 +6,13 @@ and of the OpenID Provider (``oidc``), and the static assets the scan room serve
 """
 
 from gateway.server.pages.engine import ASSET_PATH, Asset, asset
-from gateway.server.pages.login import denied_page, embed_page, embed_script, snapshot_page
+from gateway.server.pages.login import (
+    denied_page,
+    embed_page,
+    embed_script,
+    no_access_page,
+    snapshot_page,
+)
 from gateway.server.pages.oidc import consent_page, logout_page, oidc_error_page, page_lang
 from gateway.server.pages.scan import confirm_page, login_page, message_page
 
@@ -20,6 +26,7 @@ __all__ = [
     "embed_script",
     "login_page",
     "message_page",
+    "no_access_page",
     "snapshot_page",
     # the OpenID Provider's pages
     "consent_page",

@@ -75,6 +75,10 @@ TEXT: dict[str, dict[str, str]] = {
         "refused_title": "Login cancelled",
         "refused_text": "You declined the authorization in WeChat.",
         "refused_retry": "Try again",
+        "no_access_title": "No access",
+        "no_access_text": "You are logged in, but your account is not allowed to open this page. "
+        "Ask an administrator for access.",
+        "no_access_retry": "Go to the home page",
         "snapshot_title": "Open the full service",
         "snapshot_text": "WeChat opened this page in snapshot mode. Tap “Use full service” at "
         "the bottom of the page, then log in again.",
@@ -120,6 +124,9 @@ TEXT: dict[str, dict[str, str]] = {
         "refused_title": "登录已取消",
         "refused_text": "你在微信中拒绝了授权。",
         "refused_retry": "重新登录",
+        "no_access_title": "无权访问",
+        "no_access_text": "你已登录，但你的账号无权访问此页面。请联系管理员开通权限。",
+        "no_access_retry": "返回首页",
         "snapshot_title": "请使用完整服务",
         "snapshot_text": "当前为快照页模式，请点击页面底部的“使用完整服务”后再登录。",
         "snapshot_retry": "重新登录",
