@@ -191,3 +191,16 @@ async def test_no_secret_token_or_code_in_the_audit_trail(
     for secret in secrets:
         assert secret not in trail
     assert "eyJ" not in trail  # nothing shaped like a JWT
+
+
+async def test_policy_denials_are_audited_once_per_subject_and_route(gw: Gateway) -> None:
+    ivy = Person(gw, "ivy")
+    await ivy.login()
+    headers = {**ivy.bearer, "X-Original-URI": "/demo/x"}
+    for _ in range(5):  # a client looping on a forbidden location
+        async with ivy.http.get(f"{gw.base}/auth/verify?allowed_roles=ops", headers=headers) as r:
+            assert r.status == 403 and (await r.json())["error"] == "access_denied"
+    _, audit = await admin_call(ivy.http, "GET", f"{gw.base}/admin/api/audit", TOKEN,
+                                kind="policy_denial")  # fmt: skip
+    assert [(e["subject"], e["result"]) for e in audit["entries"]] == [(ivy.sub, "denied")]
+    assert audit["entries"][0]["details"]["route"]

@@ -77,9 +77,12 @@ class AccessRefused(AccessDenied):
     """403 ``access_denied``: authenticated, but the policy's rule does not allow the caller.
     ``caller``: who was refused (with a renewed session the response must still carry)."""
 
-    def __init__(self, caller: Caller | None = None) -> None:
+    def __init__(self, caller: Caller | None = None, *, subject: str = "", route: str = "") -> None:
         super().__init__("you are logged in but not allowed to access this resource")
         self.caller = caller
+        # who was refused where (the audit log's policy denials; ``route``: the rule's label)
+        self.subject = subject
+        self.route = route
 
 
 class Access:
@@ -145,7 +148,7 @@ class Access:
             claims = self.verify(pair.access_token, policy)
         except AccessRefused as exc:  # the renewed session must still reach the browser
             refused = Caller("refreshed", None, pair.access_token, from_cookie=True, renewed=pair)
-            raise AccessRefused(refused) from exc
+            raise AccessRefused(refused, subject=exc.subject, route=exc.route) from exc
         except InsufficientScope:
             if required:
                 raise
@@ -176,7 +179,7 @@ class Access:
             raise insufficient_scope(f"the token lacks the scope: {missing}")
         rule = policy.rule
         if rule is not None and not rule.decide(claims):
-            raise AccessRefused()
+            raise AccessRefused(subject=claims.sub, route=rule.label)
         return claims
 
     def _other_audience(self, token: str, policy: Policy) -> AccessClaims:
