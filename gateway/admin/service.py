@@ -105,6 +105,23 @@ class Administration:
                          {"sessions": []})  # fmt: skip
         return ended
 
+    # -- the person's own sessions (the account page): audited as logouts by themselves ----
+
+    async def end_own_session(self, sub: str, sid: str) -> bool:
+        """End ``sid`` if it is a live session of ``sub``; whether it was."""
+        ended = await self.tokens.revoke_user_session(sub, sid)
+        if ended:
+            await self.audit.record("logout", "end_session", actor=sub, subject=sub,
+                                    details={"sid": sid})  # fmt: skip
+        return ended
+
+    async def end_other_sessions(self, sub: str, keep: str) -> list[str]:
+        """End every live session of ``sub`` but ``keep`` (the one asking); the sids."""
+        ended = await self.tokens.revoke_user_sessions(sub, keep=keep)
+        await self.audit.record("logout", "end_other_sessions", actor=sub, subject=sub,
+                                details={"sessions": ended})  # fmt: skip
+        return ended
+
     async def _done(
         self, action: str, actor: str, sub: str, changed: bool, before: Any, after: Any,
         **extra: Any,

@@ -4,10 +4,14 @@ the person's own account page (``/auth/account``). Routes only: the work is
 
 from aiohttp import web
 
+from gateway.server.admin.account import setup_account
 from gateway.server.admin.api import setup_api
+from gateway.server.admin.page import setup_page
 
 __all__ = ["setup_routes"]
 
 
 def setup_routes(app: web.Application) -> None:
     setup_api(app)
+    setup_page(app)
+    setup_account(app)
