@@ -104,8 +104,15 @@ async def test_admin_page_grants_a_role_and_revokes_a_session(
     assert (await api(admin_server, "GET", f"/users/{mia}"))["roles"] == ["ops"]
     await target_page.goto(f"{admin_server.base}/auth/account")
     assert "/auth/login" in target_page.url
+    # disabled: the next login through WeChat ends on the "account disabled" page
+    await api(admin_server, "POST", f"/users/{mia}/disabled")
+    await target_page.goto(f"{admin_server.base}/auth/wechat/web/login?return_to=/auth/account")
+    await target_page.fill("#sim-user", "mia")
+    await target_page.click("#sim-allow")
+    await target_page.wait_for_selector("text=Account disabled", timeout=TIMEOUT_MS)
+    assert "/auth/wechat/web/callback" in target_page.url
     audit = await api(admin_server, "GET", "/audit", subject=mia, kind="admin")
-    assert [e["action"] for e in audit["entries"]] == ["revoke_session", "grant_role"]
-    assert {e["actor"] for e in audit["entries"]} == {lee}
+    assert [e["action"] for e in audit["entries"]] == ["disable", "revoke_session", "grant_role"]
+    assert [e["actor"] for e in audit["entries"]] == ["admin-token", lee, lee]
     await admin_ctx.close()
     await target_ctx.close()

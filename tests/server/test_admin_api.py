@@ -80,6 +80,12 @@ async def test_a_role_holder_administers_and_every_change_is_audited_once(gw: Ga
     assert [e["result"] for e in entries[:3]] == ["ok", "unchanged", "ok"]
     assert entries[0]["details"] == {"before": [], "after": ["ops"], "role": "ops"}
     assert entries[3]["details"]["after"] == {"disabled": True}
+    async with http.get(f"{gw.base}/metrics") as r:
+        scraped = await r.text()
+    assert (
+        'wxgate_admin_actions_total{action="grant_role"} 3.0' in scraped
+    )  # ann's 2, the token's 1
+    assert 'wxgate_audit_events_total{kind="admin"} 8.0' in scraped
     granted = await admin_call(http, "GET", f"{gw.base}/admin/api/audit", ann.bearer,
                                actor="admin-token")  # fmt: skip
     assert [(e["action"], e["subject"]) for e in granted[1]["entries"]] == [("grant_role", ann.sub)]
@@ -180,6 +186,8 @@ async def test_no_secret_token_or_code_in_the_audit_trail(
     async with fay.http.post(f"{gw.base}/auth/token", data={
         "grant_type": "refresh_token", "refresh_token": fay.refresh}) as r:  # fmt: skip
         pass  # within the grace window: the same pair again, not reuse
+    _, shown = await admin_call(fay.http, "GET", f"{gw.base}/admin/api/users/{fay.sub}", TOKEN)
+    assert shown["sessions"][0]["refreshed_at"] is not None  # the rotation is recorded
     await admin_call(fay.http, "POST", f"{gw.base}/admin/api/users/{fay.sub}/roles/ops", TOKEN)
     await admin_call(fay.http, "DELETE", f"{gw.base}/admin/api/users/{fay.sub}/sessions", TOKEN)
     status, audit = await admin_call(fay.http, "GET", f"{gw.base}/admin/api/audit", TOKEN)
