@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     _bind_args(issue, "the gateway's bind")
     issue.add_argument("--sub", required=True, help="subject (user id)")
     issue.add_argument(
+        "--role", action="append", default=[], help="a role the token carries (repeatable)"
+    )
+    issue.add_argument(
         "--ttl",
         type=int,
         help="lifetime in seconds (default tokens.access_ttl; at most tokens.max_lifetime)",
@@ -236,7 +239,7 @@ def _token(args: argparse.Namespace) -> int:
         )
         return 2
     configure_logging(config.logging.level, sys.stderr)
-    print(token_issue(config, args.sub, args.ttl))
+    print(token_issue(config, args.sub, args.ttl, roles=args.role))
     return 0
 
 

@@ -20,6 +20,7 @@ BENCHMARKS = {
     "scan": "tests.bench.bench_scan",
     "proxy": "tests.bench.bench_proxy",
     "oidc": "tests.bench.bench_oidc",
+    "authz": "tests.bench.bench_authz",
 }
 
 

@@ -33,7 +33,9 @@ Answers:
   ``X-Forwarded-Proto/Host/Uri`` when the peer is a trusted proxy (else just its path);
 - 403 JSON ``insufficient_scope`` when the token lacks the route's audience or a scope;
 - 403 JSON ``access_denied`` when the caller is authenticated but the route's requirement or
-  the verify URL's ``allowed_roles``/``allowed_subjects`` do not allow them (authz);
+  the verify URL's ``allowed_roles``/``allowed_subjects`` do not allow them (authz); for a
+  browser the "no access" page instead (Traefik passes the body on; nginx ignores it and shows
+  its ``error_page``, the shipped config ``/auth/no-access``);
 - 403 JSON ``access_denied`` when the decoded path has a form the proxy refuses (400) too,
   since the backend may read it as another path than the front proxy routed (a ``;``, a
   backslash, a percent-encoding left after decoding; each a ``[proxy]`` option,
@@ -70,14 +72,16 @@ from gateway.server.access import (
 from gateway.server.caller import authenticate
 from gateway.server.common import LOGIN_PATH, is_browser, login_redirect
 from gateway.server.keys import FORWARD_AUTH, ROUTE_LABEL
+from gateway.server.pages import no_access_page
 from gateway.server.proxy.headers import HeaderRules
 from gateway.server.telemetry import ProxyMetrics
 
 __all__ = ["ForwardAuth", "setup_routes"]
 
 VERIFY_PATH = "/auth/verify"
+# the page a front proxy shows a browser its 403 came from (deploy/nginx: error_page 403)
+NO_ACCESS_PATH = "/auth/no-access"
 LOGIN_HEADER = "X-Wxgate-Login"
-_REQUIRED = Policy()
 _MAX_NARROWED = 256  # verify URLs are a handful per nginx config: the cache stays small
 
 
@@ -129,8 +133,13 @@ class ForwardAuth:
             caller = await authenticate(request, policy)
         except AuthenticationRequired as exc:
             return self._unauthenticated_response(request, original, exc)
-        except (InsufficientScope, AccessRefused):
+        except InsufficientScope:
             self._forbidden.inc()
+            raise
+        except AccessRefused:
+            self._forbidden.inc()
+            if is_browser(request):  # Traefik shows this body; nginx its own error_page
+                return no_access_page(request)
             raise
         self._allowed.inc()
         return self._allow(caller, route.pass_token)
@@ -160,7 +169,9 @@ class ForwardAuth:
             self._invalid.inc()
             raise InvalidRequest(str(exc)) from exc
         names = frozenset(s.strip() for s in subjects.split(",") if s.strip())
-        base = route.policy if route.policy.auth == "required" else _REQUIRED
+        # a requirement on the verify URL needs a caller: an optional or public route's
+        # policy (its audience and scopes kept) becomes a required one
+        base = dataclasses.replace(route.policy, auth="required")
         decisions = self.table.decisions
         if base.rule is not None:
             rule = base.rule.narrowed(decisions, any_roles=any_roles, subjects=names)
@@ -270,8 +281,17 @@ async def _handler(request: web.Request) -> web.StreamResponse:
     return await request.app[FORWARD_AUTH].handle(request)
 
 
+async def _no_access(request: web.Request) -> web.StreamResponse:
+    """403: the "no access" page for a browser, ``access_denied`` JSON for anyone else."""
+    if is_browser(request):
+        return no_access_page(request)
+    raise AccessDenied("you are logged in but not allowed to access this resource")
+
+
 def setup_routes(app: web.Application) -> None:
     """Register ``/auth/verify`` and ``/auth/verify/{tail}`` for every method (the
-    ``ForwardAuth`` is built by the composition root, ``server.app``)."""
+    ``ForwardAuth`` is built by the composition root, ``server.app``), and the page a front
+    proxy shows for a 403 (``/auth/no-access``)."""
     app.router.add_route("*", VERIFY_PATH, _handler)
     app.router.add_route("*", VERIFY_PATH + "/{tail:.*}", _handler)
+    app.router.add_get(NO_ACCESS_PATH, _no_access)
