@@ -116,17 +116,9 @@ class RefreshTokens:
         ``client``: the session of an OpenID Provider client, bound to it. Every gate
         (``guard``) is asked first and may refuse (e.g. AccountDisabled). The client address
         and User-Agent of the request being served are recorded with it."""
-        flow = {
-            "flow": ",".join(amr),
-            "app": appid or "",
-            "client_id": client.client_id if client else "",
-        }
-        try:
-            for gate in self._gates:
-                await gate(sub)
-        except GatewayError as exc:
-            await self.events.emit("login", sub, {**flow, "result": exc.error})
-            raise
+        flow = {"flow": ",".join(amr), "app": appid or "",
+                "client_id": client.client_id if client else ""}  # fmt: skip
+        await self._admit(sub, flow)
         now = self._clock.time()
         client_ip, user_agent = current_client()
         session = Session(
@@ -155,6 +147,15 @@ class RefreshTokens:
         pair, _, _ = await self._mint(session, now)
         await self.events.emit("login", sub, {**flow, "result": "ok", "sid": session.sid})
         return pair
+
+    async def _admit(self, sub: str, flow: dict[str, str]) -> None:
+        """Ask every gate; a refusal is a failed login (an event) and raised."""
+        try:
+            for gate in self._gates:
+                await gate(sub)
+        except GatewayError as exc:
+            await self.events.emit("login", sub, {**flow, "result": exc.error})
+            raise
 
     def guard(self, gate: Callable[[str], Awaitable[None]]) -> None:
         """Ask ``await gate(sub)`` before any session of ``sub`` starts; it refuses by
