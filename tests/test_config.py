@@ -42,12 +42,14 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
                  "wechat-mini-secret", "oidc-pairwise-salt", "oidc-grafana"):  # fmt: skip
         (secrets / name).write_text("s3cret\n")
     (secrets / "session-key-encryption-key").write_text("A" * 43 + "=\n")
+    (secrets / "wxgate-admin-token").write_text("t" * 40 + "\n")
     text = EXAMPLE.read_text().replace("/run/secrets/", f"{secrets}/")
     config = load_config(write(tmp_path, text), {})
     assert config.tokens.issuer.startswith("https://")
     assert config.wechat.apps["web"].secret == "s3cret"
     assert config.tokens.introspection_clients[0].client_secret == "s3cret"
     assert config.proxy.routes[0].prefix == "/api/"
+    assert (config.admin.token, config.audit.retention_days) == ("t" * 40, 180)
 
 
 def test_every_problem_is_reported_with_its_key_path(tmp_path: Path) -> None:

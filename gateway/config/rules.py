@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from gateway.config.authz_rules import validate_authz
@@ -12,6 +13,7 @@ from gateway.config.oidc_rules import validate_oidc
 from gateway.config.tree import (
     HOST_PREFIX,
     RESERVED_PREFIXES,
+    ROLE_NAME_PATTERN,
     Config,
     ProxyConfig,
     StoreConfig,
@@ -34,7 +36,22 @@ def validate(config: Config) -> list[str]:
     problems += _validate_session(config)
     problems += _validate_proxy(config.proxy, config.dev)
     problems += validate_oidc(config)
+    problems += _validate_admin(config)
     problems += validate_authz(config)
+    return problems
+
+
+def _validate_admin(config: Config) -> list[str]:
+    """``[admin]`` and ``[audit]``."""
+    problems: list[str] = []
+    if not re.fullmatch(ROLE_NAME_PATTERN, config.admin.role):
+        problems.append("admin.role: not a role name (a-z, 0-9, '_', '.', ':', '-')")
+    if config.admin.token and len(config.admin.token) < 32:
+        problems.append("admin.token: at least 32 characters (e.g. `openssl rand -hex 32`)")
+    if config.audit.retention_days < 1:
+        problems.append("audit.retention_days: at least 1")
+    if config.audit.sweep_interval <= 0 or config.audit.denial_interval < 0:
+        problems.append("audit.sweep_interval: positive; audit.denial_interval: not negative")
     return problems
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "WECHAT_API_BASE",
     "WECHAT_API_FAILOVER_BASE",
     "WECHAT_OPEN_BASE",
+    "AdminConfig",
+    "AuditConfig",
     "AuthzConfig",
     "Config",
     "ConfigError",
@@ -161,6 +163,26 @@ class UsersConfig:
     url: str = ""
     pool_min: int = 1
     pool_max: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AdminConfig:
+    """The admin API and page (README "Administration"): holders of ``role`` may use them, and
+    so may a caller presenting ``token`` (set it through ``token_file``; empty = no token)."""
+
+    role: str = "admin"
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """The audit log: entries older than ``retention_days`` are deleted by a sweeper that runs
+    every ``sweep_interval`` seconds; a policy denial is recorded at most once per subject and
+    route every ``denial_interval`` seconds."""
+
+    retention_days: int = 180
+    sweep_interval: float = 3600.0
+    denial_interval: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +334,8 @@ class Config:
     session: SessionConfig = field(default_factory=SessionConfig)
     wechat: WeChatConfig = field(default_factory=WeChatConfig)
     users: UsersConfig = field(default_factory=UsersConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     login: LoginConfig = field(default_factory=LoginConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)

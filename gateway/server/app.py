@@ -15,12 +15,14 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from gateway.admin import Administration, AuditLog
 from gateway.authz import AuthzMetrics, RoleRules, directory_roles
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin, SessionIssuer
 from gateway.metrics import Metrics
 from gateway.oidc import BackchannelLogout, OidcMetrics, Provider
+from gateway.server import admin as admin_routes
 from gateway.server import health, telemetry
 from gateway.server import login as login_routes
 from gateway.server import metrics as metrics_routes
@@ -31,6 +33,7 @@ from gateway.server.caller import write_cookie_change
 from gateway.server.common import drop_server_header
 from gateway.server.keys import (
     ACCESS,
+    ADMIN,
     CLOCK,
     CONFIG,
     FORWARD_AUTH,
@@ -103,6 +106,7 @@ def create_app(
             _store_ctx,
             _tokens_ctx,
             _users_ctx,
+            _admin_ctx,
             _wechat_ctx,
             _login_ctx,
             _oidc_ctx,
@@ -120,6 +124,7 @@ def create_app(
     login_routes.setup_routes(app)
     scan_routes.setup_routes(app)
     oidc_routes.setup_routes(app)
+    admin_routes.setup_routes(app)
     setup_forward_auth(app)
     if config.dev:
         _mount_dev_tools(app)
@@ -171,6 +176,21 @@ async def _users_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await users.close()
+
+
+async def _admin_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Administration and the audit log: a disabled user starts no session (the token
+    service's gate), session events are audited, old entries swept."""
+    config, tokens = app[CONFIG], app[TOKENS]
+    audit = AuditLog(app[USERS], app[CLOCK], app[METRICS], config.audit)
+    app[ADMIN] = admin = Administration(app[USERS], tokens, audit, app[METRICS])
+    tokens.guard_sessions(admin.refuse_disabled)
+    tokens.on_event(audit.token_event)
+    audit.start()
+    try:
+        yield
+    finally:
+        await audit.close()
 
 
 async def _wechat_ctx(app: web.Application) -> AsyncIterator[None]:

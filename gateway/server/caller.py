@@ -19,7 +19,7 @@ from gateway.server.access import (
     clear_session,
     set_session,
 )
-from gateway.server.keys import ACCESS, CALLER, CONFIG
+from gateway.server.keys import ACCESS, ADMIN, CALLER, CONFIG
 from gateway.tokens import AccessClaims
 
 __all__ = ["authenticate", "authenticated", "write_cookie_change"]
@@ -40,6 +40,9 @@ async def authenticate(request: web.Request, policy: Policy) -> Caller:
     except AccessRefused as exc:  # refused after renewing: the new cookie still goes out
         if exc.caller is not None and exc.caller.renewed is not None:
             request[CALLER] = exc.caller
+        admin = request.app.get(ADMIN)
+        if admin is not None:  # the audit trail, rate-limited per subject+route
+            await admin.audit.denied(exc.claims.sub, exc.route or request.path)
         raise
     if caller.renewed is not None or caller.clear_cookie:
         request[CALLER] = caller

@@ -19,6 +19,7 @@ from gateway.metrics import Metrics
 from gateway.singleflight import SingleFlight
 
 if TYPE_CHECKING:
+    from gateway.admin import Administration
     from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin
     from gateway.oidc import Provider
     from gateway.server.access import Access, Caller, Policy
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCESS",
+    "ADMIN",
     "CALLER",
     "CLOCK",
     "CONFIG",
@@ -85,6 +87,8 @@ USERINFO_POLICY: web.AppKey[Policy] = web.AppKey("userinfo_policy")
 PROXY_SESSION = web.AppKey("proxy_session", ClientSession)
 PROXY: web.AppKey[RequestHandler] = web.AppKey("proxy")
 FORWARD_AUTH: web.AppKey[RequestHandler] = web.AppKey("forward_auth")
+# administration: audited operator actions and the audit log (gateway.admin)
+ADMIN: web.AppKey[Administration] = web.AppKey("admin")
 
 # -- per request
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -10,6 +10,7 @@ their traceback (redacted by the logging filter).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -20,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.errors import GatewayError
-from gateway.logs import request_id_var
+from gateway.logs import client_var, request_id_var
 from gateway.server.common import client_ip
 from gateway.server.keys import CONFIG, METRICS, REQUEST_ID, ROUTE_LABEL
 
@@ -67,6 +68,10 @@ def error_response(
     return resp
 
 
+def _client_facts(request: web.Request) -> tuple[str, str]:
+    return client_ip(request), request.headers.get("User-Agent", "")
+
+
 def _route_label(request: web.Request) -> str:
     label = request.get(ROUTE_LABEL)
     if label is not None:
@@ -95,6 +100,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     request_id = incoming if _SANE_REQUEST_ID.match(incoming) else secrets.token_hex(16)
     request[REQUEST_ID] = request_id
     request_id_var.set(request_id)
+    client_var.set(functools.partial(_client_facts, request))  # computed only when asked
     metrics = request.app[METRICS]
     metrics.http_in_flight.inc()
     started = time.perf_counter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from gateway.admin import AdminMetrics
 from gateway.authz import AuthzMetrics
 from gateway.login import LoginMetrics, ScanMetrics
 from gateway.metrics import LATENCY_BUCKETS, Metrics
@@ -64,6 +65,7 @@ FAMILY_SETS = (
     ScanMetrics,
     ProxyMetrics,
     OidcMetrics,
+    AdminMetrics,
     AuthzMetrics,
 )
 

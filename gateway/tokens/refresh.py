@@ -33,10 +33,12 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.errors import InvalidGrant
+from gateway.errors import GatewayError, InvalidGrant
+from gateway.logs import current_client
 from gateway.metrics import Metrics
 from gateway.sealed import SealError, open_with_secret, seal_with_secret
 from gateway.store import Store
+from gateway.tokens.events import EventHooks
 from gateway.tokens.expiry import SessionExpiry
 from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer, new_id
 from gateway.tokens.jws import is_b64url
@@ -49,6 +51,7 @@ from gateway.tokens.session import (
     linked_key,
     refresh_key,
     session_key,
+    user_sessions_key,
 )
 
 __all__ = ["RefreshTokens", "RolesSource", "Session", "TokenPair", "refresh_key", "session_key"]
@@ -93,6 +96,8 @@ class RefreshTokens:
         self._grace = grace
         self._revoke_for = revoke_for  # access_ttl + leeway: how long a sid stays denied
         self._listeners: list[Callable[[Session], Awaitable[None]]] = []
+        self._gates: list[Callable[[str], Awaitable[None]]] = []
+        self.events = EventHooks()
         self.roles_of: RolesSource | None = None  # set by the token service's owner
         self.expiry = SessionExpiry(store, clock, self._ended)
 
@@ -108,8 +113,14 @@ class RefreshTokens:
         client: SessionClient | None = None,
     ) -> TokenPair:
         """A new session for ``sub`` and its first pair (None or "" for unknown claims);
-        ``client``: the session of an OpenID Provider client, bound to it."""
+        ``client``: the session of an OpenID Provider client, bound to it. Every gate
+        (``guard``) is asked first and may refuse (e.g. AccountDisabled). The client address
+        and User-Agent of the request being served are recorded with it."""
+        flow = {"flow": ",".join(amr), "app": appid or "",
+                "client_id": client.client_id if client else ""}  # fmt: skip
+        await self._admit(sub, flow)
         now = self._clock.time()
+        client_ip, user_agent = current_client()
         session = Session(
             client.sid if client and client.sid else new_id(),
             sub,
@@ -124,14 +135,37 @@ class RefreshTokens:
             audience=client.audience if client else "",
             auth_time=str(client.auth_time) if client else "",
             op_sid=client.op_sid if client else "",
+            client_ip=client_ip,
+            user_agent=user_agent,
         )
         await self._store.create_record(session_key(session.sid), session.record(), self._keep)
+        await self._index(session)
         if session.op_sid:
             await self._link(session)
         if session.client_id:  # its client is told when it ends, expiry included
             await self.expiry.index(session)
         pair, _, _ = await self._mint(session, now)
+        await self.events.emit("login", sub, {**flow, "result": "ok", "sid": session.sid})
         return pair
+
+    async def _admit(self, sub: str, flow: dict[str, str]) -> None:
+        """Ask every gate; a refusal is a failed login (an event) and raised."""
+        try:
+            for gate in self._gates:
+                await gate(sub)
+        except GatewayError as exc:
+            await self.events.emit("login", sub, {**flow, "result": exc.error})
+            raise
+
+    def guard(self, gate: Callable[[str], Awaitable[None]]) -> None:
+        """Ask ``await gate(sub)`` before any session of ``sub`` starts; it refuses by
+        raising (a GatewayError, e.g. AccountDisabled)."""
+        self._gates.append(gate)
+
+    async def _index(self, session: Session) -> None:
+        """List ``session`` under its user until it ends (``user_sessions_key``)."""
+        key = user_sessions_key(session.sub)
+        await self._store.expiring_set_add(key, session.sid, session.expires_at)
 
     async def _link(self, session: Session) -> None:
         """Remember that client session ``session`` was authorized in browser session
@@ -216,8 +250,7 @@ class RefreshTokens:
             unexpired_at=now,
         )
         if moved.ok:
-            if self._sliding:
-                await self._extend(session)
+            await self._touch(session, now)
             return pair
         await self._store.delete(new_key)  # lost the race: this pair was never handed out
         if moved.record is None:
@@ -249,6 +282,7 @@ class RefreshTokens:
         )
         self._metrics.refresh_reuse.inc()
         await self.end_session(session.sid)
+        await self.events.emit("refresh_reuse", session.sub, {"sid": session.sid})
         raise InvalidGrant("the refresh token was already used; the session has been ended")
 
     async def _live_session(self, sid: str, now: float) -> Session:
@@ -263,14 +297,20 @@ class RefreshTokens:
             raise InvalidGrant()
         return session
 
-    async def _extend(self, session: Session) -> None:
+    async def _touch(self, session: Session, now: float) -> None:
+        """Record the rotation on the session (and, when sliding, its new end)."""
+        fields = {"refreshed_at": str(now)}
+        if self._sliding:
+            fields["expires_at"] = str(session.expires_at)
         await self._store.transition(
             session_key(session.sid),
             from_states=("active",),
             to_state="active",
-            fields={"expires_at": str(session.expires_at)},
-            ttl=self._keep,
+            fields=fields,
+            ttl=self._keep if self._sliding else None,
         )
+        if self._sliding:
+            await self._index(session)
 
     def on_end(self, listener: Callable[[Session], Awaitable[None]]) -> None:
         """Call ``listener`` with every session this process ends (logout, revocation, reuse,

@@ -31,6 +31,7 @@ migrates the schema (``open_user_directory`` does both). Every method may raise
 """
 
 from gateway.users.contract import Identity, IdentityRecord, Profile, User, UserDirectory
+from gateway.users.entries import AuditEntry, AuditQuery, new_entry_id
 from gateway.users.factory import (
     DEFAULT_SQLITE_FILE,
     create_user_directory,
@@ -49,6 +50,10 @@ __all__ = [
     "IdentityRecord",
     "Profile",
     "User",
+    # the audit log's entries and queries
+    "AuditEntry",
+    "AuditQuery",
+    "new_entry_id",
     # role names
     "check_role",
     "is_role_name",

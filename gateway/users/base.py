@@ -25,8 +25,11 @@ from contextlib import AbstractAsyncContextManager
 
 from gateway.clock import Clock
 from gateway.errors import NotFound, TemporarilyUnavailable
+from gateway.users.audit import append_entry, purge_entries, query_entries
 from gateway.users.contract import Identity, IdentityRecord, Profile, User
+from gateway.users.entries import AuditEntry, AuditQuery
 from gateway.users.roles import check_role
+from gateway.users.search import search_subjects
 from gateway.users.sql import (
     ATTACH_UNIONID,
     DELETE_ROLE,
@@ -159,6 +162,28 @@ class SqlUserDirectory(ABC):
         async with self._transaction() as tx:
             if await tx.execute(SET_PHONE, sub, phone) == 0:
                 raise NotFound("no such user")
+
+    async def search(self, q: str, *, after: str | None = None, limit: int = 50) -> list[User]:
+        """See ``UserDirectory.search``."""
+        async with self._reading() as tx:
+            subs = await search_subjects(tx, q, after, limit)
+            found = [await _read_user(tx, SELECT_USER_BY_SUB, sub) for sub in subs]
+        return [user for user in found if user is not None]
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """See ``UserDirectory.append_audit``."""
+        async with self._transaction() as tx:
+            await append_entry(tx, entry)
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        """See ``UserDirectory.query_audit``."""
+        async with self._reading() as tx:
+            return await query_entries(tx, query)
+
+    async def purge_audit(self, before: float) -> int:
+        """See ``UserDirectory.purge_audit``."""
+        async with self._transaction() as tx:
+            return await purge_entries(tx, before)
 
     async def schema_version(self) -> int:
         """See ``UserDirectory.schema_version``."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from gateway.users.entries import AuditEntry, AuditQuery
 
 __all__ = ["Identity", "IdentityRecord", "Profile", "User", "UserDirectory"]
 
@@ -124,6 +127,23 @@ class UserDirectory(Protocol):
         """Disable (``disabled_at`` = now) or enable user ``sub``; True if that changed
         anything. Raises ``NotFound`` for an unknown ``sub``. Ending the user's sessions is
         the caller's business (the directory knows nothing of tokens)."""
+        ...
+
+    async def search(self, q: str, *, after: str | None = None, limit: int = 50) -> list[User]:
+        """One page of users matching ``q`` by sub, unionid, openid or nickname, ordered by
+        sub; the next page starts ``after`` the last sub (``users.search``)."""
+        ...
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Append one audit entry (the log is append-only: nothing updates an entry)."""
+        ...
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        """Audit entries matching ``query``, newest first."""
+        ...
+
+    async def purge_audit(self, before: float) -> int:
+        """Delete audit entries older than ``before`` (epoch seconds); how many."""
         ...
 
     async def schema_version(self) -> int:

@@ -115,6 +115,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE users ADD COLUMN disabled_at DOUBLE PRECISION",
     ),
+    # 3: the audit log (append-only; ``users.audit``)
+    (
+        """
+    CREATE TABLE audit_log (
+        id TEXT PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        result TEXT NOT NULL,
+        client_ip TEXT NOT NULL,
+        user_agent TEXT NOT NULL,
+        details TEXT NOT NULL
+    )""",
+        "CREATE INDEX audit_log_at ON audit_log (at)",
+        "CREATE INDEX audit_log_subject ON audit_log (subject, id)",
+        "CREATE INDEX audit_log_actor ON audit_log (actor, id)",
+    ),
 )
 
 

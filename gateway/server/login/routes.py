@@ -17,7 +17,7 @@ from typing import Literal, cast
 
 from aiohttp import web
 
-from gateway.errors import InvalidRequest
+from gateway.errors import AccountDisabled, InvalidRequest
 from gateway.login import Flow, LoginDenied, SnapshotUser
 from gateway.server import pages
 from gateway.server.access import BEARER_API, set_session
@@ -83,6 +83,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
         return pages.denied_page(request, exc.retry_url)
     except SnapshotUser as exc:
         return pages.snapshot_page(request, exc.retry_url)
+    except AccountDisabled:  # an administrator disabled the person (README "Administration")
+        return pages.disabled_page(request)
     response = redirect(done.return_to)
     set_session(response, config, done.access_token, done.refresh_token)
     return response

@@ -5,6 +5,7 @@ and of the OpenID Provider (``oidc``), and the static assets the scan room serve
 ``ASSET_PATH``.
 """
 
+from gateway.server.pages.account import account_page, admin_page, disabled_page
 from gateway.server.pages.engine import ASSET_PATH, Asset, asset
 from gateway.server.pages.login import (
     denied_page,
@@ -28,6 +29,10 @@ __all__ = [
     "message_page",
     "no_access_page",
     "snapshot_page",
+    # the account, admin and account-disabled pages
+    "account_page",
+    "admin_page",
+    "disabled_page",
     # the OpenID Provider's pages
     "consent_page",
     "logout_page",
