@@ -17,7 +17,14 @@ from aiohttp import web
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
-from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin, SessionIssuer
+from gateway.login import (
+    FollowLogin,
+    MiniProgramLogin,
+    OAuthFlows,
+    PushReceiver,
+    ScanLogin,
+    SessionIssuer,
+)
 from gateway.metrics import Metrics
 from gateway.oidc import BackchannelLogout, OidcMetrics, Provider
 from gateway.server import health, telemetry
@@ -32,6 +39,7 @@ from gateway.server.keys import (
     ACCESS,
     CLOCK,
     CONFIG,
+    FOLLOW,
     FORWARD_AUTH,
     IMAGE_CACHES,
     METRICS,
@@ -40,6 +48,7 @@ from gateway.server.keys import (
     OIDC,
     PROXY,
     PROXY_SESSION,
+    PUSHES,
     READINESS,
     SCAN,
     STORE,
@@ -63,6 +72,7 @@ from gateway.server.readiness import Readiness
 from gateway.server.scan import routes as scan_routes
 from gateway.server.scan.images import image_caches
 from gateway.server.telemetry import ProxyMetrics
+from gateway.server.wechat_events import routes as wechat_events_routes
 from gateway.store import StoreMetrics, create_store
 from gateway.tokens import TokenService
 from gateway.users import open_user_directory
@@ -106,6 +116,7 @@ def create_app(
             _login_ctx,
             _oidc_ctx,
             _scan_ctx,
+            _follow_ctx,
             _proxy_ctx,
         ]
     )
@@ -118,6 +129,7 @@ def create_app(
     token_routes.setup_routes(app)
     login_routes.setup_routes(app)
     scan_routes.setup_routes(app)
+    wechat_events_routes.setup_routes(app)
     oidc_routes.setup_routes(app)
     setup_forward_auth(app)
     if config.dev:
@@ -241,6 +253,26 @@ async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:
         for cache in caches.values():
             await cache.close()
         await scan.close()
+
+
+async def _follow_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Follow-the-account login (flow E): its tickets and the official accounts' server URL."""
+    config, metrics = app[CONFIG], app[METRICS]
+    sessions = SessionIssuer(app[USERS], app[TOKENS], metrics)
+    follow = FollowLogin(config, app[STORE], app[WECHAT], app[SCAN], sessions, app[CLOCK],
+                         metrics)  # fmt: skip
+    app[FOLLOW] = follow
+    app[PUSHES] = PushReceiver(config, app[STORE], follow, app[CLOCK], metrics)
+    for name in follow.apps():
+        log.warning(
+            "follow_login is on for app %s: WeChat makes parametric QR codes for verified "
+            "service accounts only; an unverified one answers 48001 and POST /auth/qr "
+            '{"flow": "follow"} then answers 503 follow_login_unavailable', name,
+        )  # fmt: skip
+    try:
+        yield
+    finally:
+        await follow.close()
 
 
 async def _end_waiters(app: web.Application) -> None:
