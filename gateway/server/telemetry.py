@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from gateway.login import LoginMetrics, ScanMetrics
+from gateway.login import FollowMetrics, LoginMetrics, ScanMetrics
 from gateway.metrics import LATENCY_BUCKETS, Metrics
 from gateway.oidc import OidcMetrics
 from gateway.store import StoreMetrics
@@ -63,6 +63,7 @@ FAMILY_SETS = (
     ScanMetrics,
     ProxyMetrics,
     OidcMetrics,
+    FollowMetrics,
 )
 
 
