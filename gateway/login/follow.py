@@ -9,7 +9,8 @@ receiving WeChat's push finds it.
 
 When WeChat pushes ``subscribe``/``SCAN`` for that scene (``login.follow_push`` verifies it),
 ``confirm`` runs after the push was answered: ``cgi-bin/user/info`` gives the follower's unionid
-when the account is bound to an Open Platform account, the identity is linked unionid-first
+when the account is bound to an Open Platform account (kept a day in the Store: an openid's
+unionid never changes), the identity is linked unionid-first
 (``users.link``, as flows A-D), and the ticket moves pending → confirmed in one step (the scan
 in WeChat is the consent). The waiting PC learns it over its WebSocket / SSE / long-poll and
 redeems the ticket once, as in flow D.
@@ -42,6 +43,7 @@ __all__ = ["FOLLOW_AMR", "FollowLogin", "FollowLoginUnavailable", "scene_key"]
 log = logging.getLogger("gateway.follow")
 FOLLOW_AMR = "wechat_follow"
 MIN_QR_SECONDS = 60  # §2.15: WeChat's own default and the shortest sensible lifetime
+UNIONID_TTL = 86400.0
 
 
 class FollowLoginUnavailable(TemporarilyUnavailable):
@@ -113,10 +115,15 @@ class FollowLogin:
         return created
 
     async def ticket_for(self, appid: str, scene: str) -> str | None:
-        """The ticket id a scene belongs to, while its QR lives."""
+        """The id of the pending ticket a scene belongs to; None for an unknown scene or a
+        ticket already confirmed, used or expired (then the push logs nobody in)."""
         if not 0 < len(scene) <= 64:
             return None
-        return await self._store.get(scene_key(appid, scene))
+        ticket_id = await self._store.get(scene_key(appid, scene))
+        ticket = None if ticket_id is None else await self._scan.load(ticket_id)
+        if ticket is None or ticket.effective_state(self._clock.time()) != PENDING:
+            return None
+        return ticket.id
 
     def confirm_later(self, app_name: str, ticket_id: str, openid: str) -> None:
         """Run ``confirm`` after the push was answered (WeChat waits 5 s at most, §2.15)."""
@@ -134,19 +141,31 @@ class FollowLogin:
             if ticket.effective_state(self._clock.time()) != PENDING:
                 log.info("follow: a scan for a ticket no longer pending app=%s", app_name)
                 return
-            follower = await self._wechat.follower(app_name, openid)
-            identity = UserIdentity(app_name, app.appid, openid, follower.unionid)
+            unionid = await self._unionid(app_name, app.appid, openid)
+            identity = UserIdentity(app_name, app.appid, openid, unionid)
             user, created = await self._sessions.users.link(identity, None)
             if created:
                 self._logins.users_created.inc()
-            who = Identity(user.sub, (FOLLOW_AMR,), app.appid, openid,
-                           follower.unionid or user.unionid)  # fmt: skip
+            who = Identity(user.sub, (FOLLOW_AMR,), app.appid, openid, unionid or user.unionid)
             await self._scan.confirm_by_event(ticket, who)
         except GatewayError as exc:
             log.warning("follow: confirming failed app=%s error=%s", app_name, exc.error)
             self._logins.logins.labels("follow", app_name, exc.error).inc()
             return
         self._logins.logins.labels("follow", app_name, "success").inc()
+
+    async def _unionid(self, app_name: str, appid: str, openid: str) -> str | None:
+        """The follower's unionid: ``cgi-bin/user/info`` once, then the Store for a day (an
+        openid's unionid never changes; without one, WeChat is asked every time, so binding
+        the account to an Open Platform account later is noticed at the next scan)."""
+        key = f"follow:unionid:{appid}:{openid}"
+        cached = await self._store.get(key)
+        if cached:
+            return cached
+        follower = await self._wechat.follower(app_name, openid)
+        if follower.unionid:
+            await self._store.set(key, follower.unionid, UNIONID_TTL)
+        return follower.unionid
 
     async def drain(self) -> None:
         """Wait for confirmations in progress (tests, benchmarks)."""

@@ -6,7 +6,8 @@ Run: ``.venv/bin/python -m tests.bench.bench_follow`` (``--help`` for sizes). Ev
 safe mode) and redis-server are started here and stopped by PID; gateways pinned to core 1, this
 load generator to core 0.
 
-1. Notify latency: per ticket, the PC creates a follow-login ticket on process A and waits on
+1. Notify latency (a returning follower, whose unionid the gateway keeps, and a new person
+   each time): per ticket, the PC creates a follow-login ticket on process A and waits on
    its WebSocket (``pending``); then the clock starts, the signed, encrypted ``subscribe`` +
    ``qrscene_<scene>`` push is POSTed (as WeChat would) to A (memory store, one process) or to
    B (Redis, two replicas), and the clock stops when ``confirmed`` arrives at the PC. The push
@@ -93,14 +94,19 @@ async def openid_on(session: aiohttp.ClientSession, gw: Proc, user: str) -> str:
         return str((await r.json())["openid"])
 
 
-async def measure(args: argparse.Namespace, store: str, a: Proc, b: Proc) -> dict[str, Any]:
+async def measure(
+    args: argparse.Namespace, store: str, a: Proc, b: Proc, *, returning: bool
+) -> dict[str, Any]:
+    """``returning``: one follower scans every QR (its unionid cached after the first), else a
+    new person each time (``cgi-bin/user/info`` and a new user for every login)."""
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": PC_UA}) as pc, \
             aiohttp.ClientSession() as wechat:  # fmt: skip
-        openid = await openid_on(wechat, b, "bench-follower")
         tickets = await follow_tickets(pc, a, args.tickets + 20)
+        people = [f"bench-{store}-{'r' if returning else i}" for i in range(len(tickets))]
+        openids = [await openid_on(wechat, b, p) for p in people]
         notify, answer = [], []
-        for t in tickets:
+        for t, openid in zip(tickets, openids, strict=True):
             url, body = push_request(t["scene"], openid, encrypt=True)
             async with pc.ws_connect(t["ws_url"], autoping=True) as ws:
                 assert json.loads((await ws.receive()).data)["state"] == "pending"
@@ -113,8 +119,8 @@ async def measure(args: argparse.Namespace, store: str, a: Proc, b: Proc) -> dic
                     await r.read()
                 answer.append(time.perf_counter() - started)
                 assert json.loads(msg.data)["state"] == "confirmed", msg.data
-    return {"part": 1, "store": store, **summary_ms(notify[20:]),
-            "push_answer": summary_ms(answer[20:])}  # fmt: skip
+    return {"part": 1, "store": store, "follower": "returning" if returning else "new",
+            **summary_ms(notify[20:]), "push_answer": summary_ms(answer[20:])}  # fmt: skip
 
 
 async def throughput(args: argparse.Namespace, gw: Proc) -> dict[str, Any]:
@@ -176,11 +182,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                             ("redis-two-replicas", a, b)):  # fmt: skip
                 # flow D's confirm -> PC notified (WebSocket) in the same run: the baseline
                 scan = await measure_scan(args, store, waiter, receiver, "ws")
-                follow = await measure(args, store, waiter, receiver)
-                follow["scan_login_ws"] = {k: scan[k] for k in ("n", "p50_ms", "p99_ms")}
-                follow["p99_vs_scan_login_ratio"] = round(follow["p99_ms"] / scan["p99_ms"], 2)
-                rows.append(follow)
-                print(json.dumps(rows[-1]), flush=True)
+                for returning in (True, False):
+                    follow = await measure(args, store, waiter, receiver, returning=returning)
+                    follow["scan_login_ws"] = {k: scan[k] for k in ("n", "p50_ms", "p99_ms")}
+                    ratio = follow["p99_ms"] / scan["p99_ms"]
+                    follow["p99_vs_scan_login_ratio"] = round(ratio, 2)
+                    rows.append(follow)
+                    print(json.dumps(rows[-1]), flush=True)
             plain = await start_gateway("plain", workdir / "p", {
                 "WXGATE_WECHAT__APPS__MP__MESSAGE_MODE": "plain",
                 "WXGATE_LOGGING__ACCESS_LOG": "true", "WXGATE_LOGGING__LEVEL": "INFO"})  # fmt: skip

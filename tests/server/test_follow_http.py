@@ -18,6 +18,7 @@ import aiohttp
 import jwt
 import pytest
 
+from gateway.clock import ManualClock
 from gateway.server.keys import FOLLOW, METRICS
 from gateway.wechat import MessageCipher, envelope_xml, event_xml, signature
 from tests.server.scan_harness import Gateway, Phone, start_gateway
@@ -245,3 +246,34 @@ async def test_follow_tickets_are_not_confirmable_by_the_scan_flow(safe: Gateway
     assert status == 404 and body["error"] == "not_found"
     async with safe.client().post("/auth/qr", json={"flow": "nope"}) as r:
         assert r.status == 400 and (await r.json())["error"] == "invalid_request"
+
+
+async def test_expired_and_used_scenes_log_nobody_in(tmp_path: Path) -> None:
+    """An expired QR's scene and an already-used one are answered (welcome at most) and
+    counted ``unknown_scene``; the PC waiting on the expired ticket hears ``expired``."""
+    clock = ManualClock(time.time())
+    gw = await start_gateway(tmp_path, clock=clock)
+    try:
+        pc = gw.client()
+        used, expired = await create_follow(gw, pc), await create_follow(gw, pc)
+        await scan(gw, used, "hank")
+        await gw.app[FOLLOW].drain()
+        async with pc.post(f"/auth/qr/{used['ticket']}/redeem") as r:
+            assert r.status == 200
+        async with pc.ws_connect(expired["ws_url"]) as ws:
+            assert (await ws.receive_json(timeout=5))["state"] == "pending"
+            clock.advance(121)  # past the QR's expire_seconds (scan.ticket_ttl, 120 s)
+            gw.scan.hub.poke()
+            assert (await ws.receive_json(timeout=5))["state"] == "expired"
+        for created in (used, expired):
+            late = "o-late-" + created["ticket"]  # two people: not one event's retries
+            url, body = signed(event_xml("gh_0", late, int(clock.time()), "SCAN",
+                                         await scene_of(gw, created), "tk"),
+                               ts=int(clock.time()), nonce=created["ticket"])  # fmt: skip
+            async with pc.post(url, data=body) as r:
+                assert r.status == 200
+        assert events(gw, "unknown_scene", "SCAN") == 2
+        assert await state(gw, expired["ticket"]) == "expired"
+        assert await state(gw, used["ticket"]) == "redeemed"
+    finally:
+        await gw.close()
