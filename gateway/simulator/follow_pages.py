@@ -7,7 +7,9 @@
   pushed to the account's server URL, and the page lists each delivery's answer.
 - ``POST /dev/follow_scan`` ``{"code" | "url", "user", "follower"?, "retries"?,
   "bad_signature"?, "stale"?, "server_url"?}`` does the same for tests and answers ``{"openid",
-  "deliveries": [{"status", "body", "ms"}]}``; ``GET /dev/qrcodes`` lists the QR codes.
+  "deliveries": [{"status", "body", "ms"}]}``; ``GET /dev/qrcodes`` lists the QR codes;
+  ``POST /dev/followers`` ``{"appid", "user"}`` makes someone a follower (``{"openid",
+  "unionid"}``), as if they had followed before.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def add_follow_routes(app: web.Application, sim: Simulator) -> None:
     app.router.add_post("/q/{code}", _scan_form(sim))
     app.router.add_post("/dev/follow_scan", _scan_json(sim))
     app.router.add_get("/dev/qrcodes", _qrcodes(sim))
+    app.router.add_post("/dev/followers", _follow(sim))
 
 
 def _phone(sim: Simulator) -> Handler:
@@ -121,6 +124,19 @@ def _scan_json(sim: Simulator) -> Handler:
             return web.json_response({"error": "a JSON object with code and user"}, status=400)
         openid = sim.openid(sim.follow.qrcodes[code].appid, user)
         return web.json_response({"openid": openid, "deliveries": await push(deliveries)})
+
+    return handler
+
+
+def _follow(sim: Simulator) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+            appid, user = str(body["appid"]), str(body["user"])
+        except (ValueError, TypeError, KeyError):
+            return web.json_response({"error": "a JSON object with appid and user"}, status=400)
+        sim.follow.followers.add((appid, user))
+        return web.json_response({"openid": sim.openid(appid, user), "unionid": sim.unionid(user)})
 
     return handler
 

@@ -88,9 +88,10 @@ async def follow_tickets(pc: aiohttp.ClientSession, a: Proc, count: int) -> list
 
 
 async def openid_on(session: aiohttp.ClientSession, gw: Proc, user: str) -> str:
-    """The person's openid, known to ``gw``'s simulator (for its ``cgi-bin/user/info``)."""
-    async with session.get(f"{gw.base}/_sim/wechat/dev/identity",
-                           params={"appid": MP_APPID, "user": user}) as r:  # fmt: skip
+    """The openid of a follower of the account in ``gw``'s simulator (its user/info answers
+    with the unionid)."""
+    async with session.post(f"{gw.base}/_sim/wechat/dev/followers",
+                            json={"appid": MP_APPID, "user": user}) as r:  # fmt: skip
         return str((await r.json())["openid"])
 
 

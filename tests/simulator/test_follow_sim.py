@@ -53,3 +53,16 @@ async def test_48001_for_unverified_accounts_and_other_kinds(
     mp = await token(http, sim_base, MP)
     answer, _ = await call(http, sim_base, "cgi-bin/qrcode/create", QR_BODY, access_token=mp)
     assert answer["errcode"] == 48001 and answer["errmsg"].startswith("api unauthorized")
+
+
+async def test_dev_followers_makes_someone_a_follower(
+    http: aiohttp.ClientSession, sim_base: str, sim: Simulator
+) -> None:
+    async with http.post(f"{sim_base}/dev/followers", json={"appid": MP, "user": "bo"}) as r:
+        body = await r.json()
+    assert body == {"openid": sim.openid(MP, "bo"), "unionid": sim.unionid("bo")}
+    t = await token(http, sim_base, MP)
+    info, _ = await call(http, sim_base, "cgi-bin/user/info", access_token=t, openid=body["openid"])
+    assert info["subscribe"] == 1 and info["unionid"] == body["unionid"]
+    async with http.post(f"{sim_base}/dev/followers", json={"user": "bo"}) as r:
+        assert r.status == 400
