@@ -43,6 +43,8 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
         (secrets / name).write_text("s3cret\n")
     (secrets / "session-key-encryption-key").write_text("A" * 43 + "=\n")
     (secrets / "wxgate-admin-token").write_text("t" * 40 + "\n")
+    (secrets / "wechat-mp-server-token").write_text("consoleToken1\n")
+    (secrets / "wechat-mp-aes-key").write_text("B" * 43 + "\n")
     text = EXAMPLE.read_text().replace("/run/secrets/", f"{secrets}/")
     config = load_config(write(tmp_path, text), {})
     assert config.tokens.issuer.startswith("https://")
@@ -490,3 +492,48 @@ def test_dev_config_registers_the_demo_clients() -> None:
     )
     not_dev = dataclasses.replace(resolved, dev=False)
     assert not_dev.resolved() is not_dev  # outside dev mode nothing is rewritten
+
+
+def test_follow_login_settings_are_checked(tmp_path: Path) -> None:
+    """Flow E: the console Token's charset, the 43-character EncodingAESKey, a key for
+    safe/compatible mode, and the settings only on official accounts (reference §2.15)."""
+    path = write(
+        tmp_path,
+        """
+        [wechat.apps.mp]
+        kind = "official_account"
+        appid = "wx1"
+        secret = "s"
+        server_token = "no spaces!"
+        encoding_aes_key = "short"
+        message_mode = "safe"
+        follow_login = true
+        [wechat.apps.web]
+        kind = "website"
+        appid = "wx2"
+        secret = "s"
+        follow_login = true
+        [wechat.apps.mp2]
+        kind = "official_account"
+        appid = "wx3"
+        secret = "s"
+        message_mode = "compatible"
+        follow_login = true
+        """,
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {}, dev=True)
+    text = "\n".join(info.value.problems)
+    assert "wechat.apps.mp.server_token: 3-32 letters and digits" in text
+    assert "wechat.apps.mp.encoding_aes_key: 43 letters and digits" in text
+    assert "wechat.apps.web: server_token, encoding_aes_key, follow_login" in text
+    assert "wechat.apps.mp2.server_token: required with follow_login" in text
+    assert "wechat.apps.mp2.encoding_aes_key: required in compatible mode" in text
+    good = load_config(path, {
+        "WXGATE_WECHAT__APPS__MP__SERVER_TOKEN": "consoleToken1",
+        "WXGATE_WECHAT__APPS__MP__ENCODING_AES_KEY": "C" * 43,
+        "WXGATE_WECHAT__APPS__WEB__FOLLOW_LOGIN": "false",
+        "WXGATE_WECHAT__APPS__MP2__MESSAGE_MODE": "plain",
+        "WXGATE_WECHAT__APPS__MP2__SERVER_TOKEN": "abc",
+    }, dev=True)  # fmt: skip
+    assert good.wechat.apps["mp"].follow_login and good.wechat.apps["mp"].message_mode == "safe"

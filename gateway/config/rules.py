@@ -18,6 +18,7 @@ from gateway.config.tree import (
     ProxyConfig,
     StoreConfig,
     UsersConfig,
+    WeChatAppConfig,
     WeChatConfig,
 )
 
@@ -152,6 +153,31 @@ def _validate_wechat(w: WeChatConfig) -> list[str]:
             problems.append(f"wechat.apps.{name}.appid: required")
         if not app.secret:
             problems.append(f"wechat.apps.{name}.secret: required (or secret_file)")
+        problems += _validate_server_url(f"wechat.apps.{name}", app)
+    return problems
+
+
+_CONSOLE_TOKEN = re.compile(r"[A-Za-z0-9]{3,32}")  # the OA console's Token field
+_AES_KEY = re.compile(r"[A-Za-z0-9]{43}")  # EncodingAESKey, reference §2.15
+
+
+def _validate_server_url(where: str, app: WeChatAppConfig) -> list[str]:
+    """The official account's server-URL settings (flow E, reference §2.15)."""
+    used = app.server_token or app.encoding_aes_key or app.follow_login or app.welcome_text
+    if app.kind != "official_account":
+        return [f"{where}: server_token, encoding_aes_key, follow_login and welcome_text "
+                "are for kind = \"official_account\""] if used else []  # fmt: skip
+    problems = []
+    if (app.follow_login or app.encoding_aes_key) and not app.server_token:
+        problems.append(f"{where}.server_token: required with follow_login (or server_token_file)")
+    if app.server_token and not _CONSOLE_TOKEN.fullmatch(app.server_token):
+        problems.append(f"{where}.server_token: 3-32 letters and digits (as in the OA console)")
+    if app.message_mode != "plain" and not app.encoding_aes_key:
+        problems.append(f"{where}.encoding_aes_key: required in {app.message_mode} mode")
+    if app.encoding_aes_key and not _AES_KEY.fullmatch(app.encoding_aes_key):
+        problems.append(f"{where}.encoding_aes_key: 43 letters and digits (reference §2.15)")
+    if len(app.welcome_text.encode()) > 2048:
+        problems.append(f"{where}.welcome_text: at most 2048 bytes")
     return problems
 
 

@@ -144,6 +144,13 @@ class WeChatAppConfig:
     scope: str = ""
     wxacode_page: str = ""
     wxacode_env_version: Literal["release", "trial", "develop"] = "release"
+    # official_account only: the server URL settings of the OA console and follow-login
+    # (flow E, reference §2.15): /auth/wechat/<name>/events
+    server_token: str = ""
+    encoding_aes_key: str = ""
+    message_mode: Literal["plain", "compatible", "safe"] = "plain"
+    follow_login: bool = False
+    welcome_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,14 @@ from gateway.admin import Administration, AuditLog
 from gateway.authz import AuthzMetrics, RoleRules, directory_roles
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
-from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin, SessionIssuer
+from gateway.login import (
+    FollowLogin,
+    MiniProgramLogin,
+    OAuthFlows,
+    PushReceiver,
+    ScanLogin,
+    SessionIssuer,
+)
 from gateway.metrics import Metrics
 from gateway.oidc import BackchannelLogout, OidcMetrics, Provider
 from gateway.server import admin as admin_routes
@@ -36,6 +43,7 @@ from gateway.server.keys import (
     ADMIN,
     CLOCK,
     CONFIG,
+    FOLLOW,
     FORWARD_AUTH,
     IMAGE_CACHES,
     METRICS,
@@ -44,6 +52,7 @@ from gateway.server.keys import (
     OIDC,
     PROXY,
     PROXY_SESSION,
+    PUSHES,
     READINESS,
     SCAN,
     STORE,
@@ -67,6 +76,7 @@ from gateway.server.readiness import Readiness
 from gateway.server.scan import routes as scan_routes
 from gateway.server.scan.images import image_caches
 from gateway.server.telemetry import ProxyMetrics
+from gateway.server.wechat_events import routes as wechat_events_routes
 from gateway.store import StoreMetrics, create_store
 from gateway.tokens import TokenService
 from gateway.users import open_user_directory
@@ -111,6 +121,7 @@ def create_app(
             _login_ctx,
             _oidc_ctx,
             _scan_ctx,
+            _follow_ctx,
             _proxy_ctx,
         ]
     )
@@ -123,6 +134,7 @@ def create_app(
     token_routes.setup_routes(app)
     login_routes.setup_routes(app)
     scan_routes.setup_routes(app)
+    wechat_events_routes.setup_routes(app)
     oidc_routes.setup_routes(app)
     admin_routes.setup_routes(app)
     setup_forward_auth(app)
@@ -263,6 +275,26 @@ async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:
         for cache in caches.values():
             await cache.close()
         await scan.close()
+
+
+async def _follow_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Follow-the-account login (flow E): its tickets and the official accounts' server URL."""
+    config, metrics = app[CONFIG], app[METRICS]
+    sessions = SessionIssuer(app[USERS], app[TOKENS], metrics)
+    follow = FollowLogin(config, app[STORE], app[WECHAT], app[SCAN], sessions, app[CLOCK],
+                         metrics)  # fmt: skip
+    app[FOLLOW] = follow
+    app[PUSHES] = PushReceiver(config, app[STORE], follow, app[CLOCK], metrics)
+    for name in follow.apps():
+        log.warning(
+            "follow_login is on for app %s: WeChat makes parametric QR codes for verified "
+            "service accounts only; an unverified one answers 48001 and POST /auth/qr "
+            '{"flow": "follow"} then answers 503 follow_login_unavailable', name,
+        )  # fmt: skip
+    try:
+        yield
+    finally:
+        await follow.close()
 
 
 async def _end_waiters(app: web.Application) -> None:

@@ -20,7 +20,7 @@ from gateway.singleflight import SingleFlight
 
 if TYPE_CHECKING:
     from gateway.admin import Administration
-    from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin
+    from gateway.login import FollowLogin, MiniProgramLogin, OAuthFlows, PushReceiver, ScanLogin
     from gateway.oidc import Provider
     from gateway.server.access import Access, Caller, Policy
     from gateway.server.readiness import Readiness
@@ -35,6 +35,7 @@ __all__ = [
     "CALLER",
     "CLOCK",
     "CONFIG",
+    "FOLLOW",
     "FORWARD_AUTH",
     "IMAGE_CACHES",
     "METRICS",
@@ -43,6 +44,7 @@ __all__ = [
     "OIDC",
     "PROXY",
     "PROXY_SESSION",
+    "PUSHES",
     "READINESS",
     "REQUEST_ID",
     "ROUTE_LABEL",
@@ -76,6 +78,8 @@ WECHAT: web.AppKey[WeChatClient] = web.AppKey("wechat")
 OAUTH: web.AppKey[OAuthFlows] = web.AppKey("oauth")
 MINIPROGRAM: web.AppKey[MiniProgramLogin] = web.AppKey("miniprogram")
 SCAN: web.AppKey[ScanLogin] = web.AppKey("scan")
+FOLLOW: web.AppKey[FollowLogin] = web.AppKey("follow")  # flow E tickets
+PUSHES: web.AppKey[PushReceiver] = web.AppKey("pushes")  # the official accounts' server URL
 # scan QR / mini-program code images by ticket: (body, content type), made once
 IMAGE_CACHES: web.AppKey[dict[str, SingleFlight[str, tuple[bytes, str]]]] = web.AppKey(
     "scan_image_caches"

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from gateway.admin import AdminMetrics
 from gateway.authz import AuthzMetrics
-from gateway.login import LoginMetrics, ScanMetrics
+from gateway.login import FollowMetrics, LoginMetrics, ScanMetrics
 from gateway.metrics import LATENCY_BUCKETS, Metrics
 from gateway.oidc import OidcMetrics
 from gateway.store import StoreMetrics
@@ -67,6 +67,7 @@ FAMILY_SETS = (
     OidcMetrics,
     AdminMetrics,
     AuthzMetrics,
+    FollowMetrics,
 )
 
 

@@ -18,6 +18,7 @@ BENCHMARKS = {
     "tokens": "tests.bench.bench_tokens",
     "login": "tests.bench.bench_login",
     "scan": "tests.bench.bench_scan",
+    "follow": "tests.bench.bench_follow",
     "proxy": "tests.bench.bench_proxy",
     "oidc": "tests.bench.bench_oidc",
     "authz": "tests.bench.bench_authz",

@@ -61,7 +61,7 @@ class Env:
 
     def count(self, result: str) -> float:
         value = self.metrics.registry.get_sample_value(
-            "wxgate_scan_tickets_total", {"result": result}
+            "wxgate_scan_tickets_total", {"flow": "scan", "result": result}
         )
         return value or 0.0
 

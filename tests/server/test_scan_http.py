@@ -521,7 +521,8 @@ async def test_metrics(gw: Gateway) -> None:
         for s in family.samples:
             samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
     for result in ("created", "scanned", "confirmed", "redeemed"):
-        assert samples[("wxgate_scan_tickets_total", (("result", result),))] == 1
+        key = ("wxgate_scan_tickets_total", (("flow", "scan"), ("result", result)))
+        assert samples[key] == 1
     latency = ("wxgate_scan_notify_latency_seconds_count", (("transport", "websocket"),))
     assert samples[latency] == 3
     assert samples[("wxgate_scan_time_to_scan_seconds_count", ())] == 1
