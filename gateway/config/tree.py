@@ -76,6 +76,9 @@ class ServerConfig:
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
+    # the access log's target ("": stdout) and how long a line may wait in its buffer
+    access_log_path: str = ""
+    access_log_flush_interval: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)

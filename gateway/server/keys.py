@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import ClientSession, web
 
+from gateway.accesslog import AccessLog
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.metrics import Metrics
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCESS",
+    "ACCESS_LOG",
     "CALLER",
     "CLOCK",
     "CONFIG",
@@ -85,6 +87,8 @@ USERINFO_POLICY: web.AppKey[Policy] = web.AppKey("userinfo_policy")
 PROXY_SESSION = web.AppKey("proxy_session", ClientSession)
 PROXY: web.AppKey[RequestHandler] = web.AppKey("proxy")
 FORWARD_AUTH: web.AppKey[RequestHandler] = web.AppKey("forward_auth")
+# the buffered access log (None when logging.access_log is off)
+ACCESS_LOG: web.AppKey[AccessLog | None] = web.AppKey("access_log")
 
 # -- per request
 REQUEST_ID = web.RequestKey("request_id", str)

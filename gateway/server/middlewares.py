@@ -1,5 +1,8 @@
 """The one gateway middleware: request id, metrics, access log and JSON error rendering.
 
+The access log line goes to the buffered ``gateway.accesslog.AccessLog`` (no ``logging``
+record per request).
+
 Folded into a single middleware on purpose: it wraps every proxied request, and each extra
 middleware layer costs a coroutine frame per request on the hot path.
 
@@ -15,19 +18,17 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from gateway.errors import GatewayError
 from gateway.logs import request_id_var
 from gateway.server.common import client_ip
-from gateway.server.keys import CONFIG, METRICS, REQUEST_ID, ROUTE_LABEL
+from gateway.server.keys import ACCESS_LOG, METRICS, REQUEST_ID, ROUTE_LABEL
 
 __all__ = ["error_response", "gateway_middleware"]
 
 log = logging.getLogger("gateway.server")
-access_log = logging.getLogger("gateway.access")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
@@ -121,14 +122,15 @@ def _observe(request: web.Request, status: int, elapsed: float) -> None:
     counter, histogram = request.app[METRICS].http_children(route, method, status)
     counter.inc()
     histogram.observe(elapsed)
-    if request.app[CONFIG].logging.access_log:
-        extra: dict[str, Any] = {
-            "method": request.method,
-            "path": request.rel_url.path,
-            "route": route,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 3),
-            "remote": client_ip(request),  # the client, not the load balancer
-            "user_agent": request.headers.get("User-Agent", ""),
-        }
-        access_log.info("%s %s %d", request.method, request.rel_url.path, status, extra=extra)
+    log = request.app[ACCESS_LOG]
+    if log is not None:
+        log.write(
+            request.method,
+            request.rel_url.path,
+            route,
+            status,
+            elapsed,
+            client_ip(request),  # the client, not the load balancer
+            request.headers.get("User-Agent", ""),
+            request[REQUEST_ID],
+        )
