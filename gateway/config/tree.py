@@ -203,6 +203,9 @@ class RouteConfig:
 @dataclass(frozen=True, slots=True)
 class ForwardAuthConfig:
     redirect: bool = False
+    # the lean /auth/verify listener (server.verify_listener): its own port, 0 = off
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
 
 
 @dataclass(frozen=True, slots=True)

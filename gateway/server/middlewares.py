@@ -26,7 +26,7 @@ from gateway.logs import request_id_var
 from gateway.server.common import client_ip
 from gateway.server.keys import ACCESS_LOG, METRICS, REQUEST_ID, ROUTE_LABEL
 
-__all__ = ["error_response", "gateway_middleware"]
+__all__ = ["error_response", "gateway_middleware", "new_request_id", "record"]
 
 log = logging.getLogger("gateway.server")
 
@@ -90,10 +90,14 @@ def _render(request: web.Request, exc: BaseException, request_id: str) -> web.St
     return error_response(500, "server_error", "internal error", request_id)
 
 
+def new_request_id(incoming: str) -> str:
+    """The client's ``X-Request-Id`` when it is sane, else a new random one."""
+    return incoming if _SANE_REQUEST_ID.match(incoming) else secrets.token_hex(16)
+
+
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _SANE_REQUEST_ID.match(incoming) else secrets.token_hex(16)
+    request_id = new_request_id(request.headers.get("X-Request-Id", ""))
     request[REQUEST_ID] = request_id
     request_id_var.set(request_id)
     metrics = request.app[METRICS]
@@ -117,16 +121,22 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def _observe(request: web.Request, status: int, elapsed: float) -> None:
-    route = _route_label(request)
+    record(request, _route_label(request), request.rel_url.path, status, elapsed)
+
+
+def record(request: web.Request, route: str, path: str, status: int, elapsed: float) -> None:
+    """Count an answered request and write its access-log line (also the lean forward-auth
+    listener's, ``server.verify_listener``, which passes its own light request)."""
     method = request.method if request.method in _METHODS else "OTHER"  # bounded label values
-    counter, histogram = request.app[METRICS].http_children(route, method, status)
+    app = request.app
+    counter, histogram = app[METRICS].http_children(route, method, status)
     counter.inc()
     histogram.observe(elapsed)
-    log = request.app[ACCESS_LOG]
+    log = app[ACCESS_LOG]
     if log is not None:
         log.write(
             request.method,
-            request.rel_url.path,
+            path,
             route,
             status,
             elapsed,

@@ -19,9 +19,10 @@ from tests.fixtures.process import stop
 INTERVAL = 0.3
 
 
-def _start(tmp_path: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
+def _start(tmp_path: Path, port: int, lean_port: int = 0) -> tuple[subprocess.Popen[bytes], Path]:
     out = tmp_path / "stdout.log"
     env = {
+        "WXGATE_FORWARD_AUTH__LISTEN_PORT": str(lean_port),
         **os.environ,
         "WXGATE_SERVER__DATA_DIR": str(tmp_path / "var"),
         "WXGATE_SERVER__DRAIN_SECONDS": "0",
@@ -34,12 +35,12 @@ def _start(tmp_path: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
     return proc, out
 
 
-async def _requests(url: str, ids: list[str]) -> None:
+async def _requests(url: str, ids: list[str], path: str = "/healthz", status: int = 200) -> None:
     async with aiohttp.ClientSession() as http:
 
         async def one(request_id: str) -> None:
-            async with http.get(f"{url}/healthz", headers={"X-Request-Id": request_id}) as r:
-                assert r.status == 200
+            async with http.get(f"{url}{path}", headers={"X-Request-Id": request_id}) as r:
+                assert r.status == status
 
         await asyncio.gather(*(one(i) for i in ids))
 
@@ -65,12 +66,16 @@ def _logged(out: Path) -> list[str]:
 
 
 async def test_sigterm_loses_no_line(tmp_path: Path) -> None:
-    port = free_port()
-    proc, out = _start(tmp_path, port)
+    """Also the lean forward-auth listener's lines (``forward_auth.listen_port``)."""
+    port, lean = free_port(), free_port()
+    proc, out = _start(tmp_path, port, lean)
     try:
         await _ready(f"http://127.0.0.1:{port}", proc)
         ids = [f"term-{n}" for n in range(300)]
         await _requests(f"http://127.0.0.1:{port}", ids)
+        lean_ids = [f"lean-{n}" for n in range(100)]
+        await _requests(f"http://127.0.0.1:{lean}", lean_ids, "/auth/verify", 401)
+        ids += lean_ids
         proc.send_signal(signal.SIGTERM)  # at once: most lines are still in the buffer
         assert proc.wait(20) == 0
     finally:
