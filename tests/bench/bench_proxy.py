@@ -121,10 +121,13 @@ def _check(url: str, headers: dict[str, str]) -> None:
             raise RuntimeError(f"{url}: {resp.status}")
 
 
-def _check_refused(url: str) -> None:
-    """A peer that lets a request without a token through would be measured doing nothing."""
+def _check_refused(url: str, headers: dict[str, str] | None = None) -> None:
+    """A peer that lets a request without a (valid) token through would be measured doing
+    nothing."""
     try:
-        urllib.request.urlopen(url, timeout=5).close()
+        urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers or {}), timeout=5
+        ).close()
     except urllib.error.HTTPError as exc:
         if exc.code == 401:
             return
@@ -175,7 +178,8 @@ class Bench:
         self.tmp = tmp
         self.procs: list[Proc] = []
         names = (
-            "app", "front", "front_naive", "front_cached", "ceiling", "wxgate", "wxgate_nolog",
+            "app", "front", "front_naive", "front_cached", "front_lean", "ceiling", "wxgate",
+            "wxgate_lean", "wxgate_nolog",
             "naive", "wx1", "wx2", "redis", "apache_cache", "apache_nocache",
         )  # fmt: skip
         self.ports = {name: free_port() for name in names}
@@ -193,6 +197,7 @@ class Bench:
         p, tmp = self.ports, self.tmp
         config = _gateway_config(tmp, p["app"])
         env = _gateway_env(tmp, p["wxgate"], "one")
+        env["WXGATE_FORWARD_AUTH__LISTEN_PORT"] = str(p["wxgate_lean"])
         _run([*WXGATE, "keys", "generate", "--dev", "--config", str(config)], env)
         token = _run(
             [*WXGATE, "token", "issue", "--dev", "--config", str(config), "--sub", "bench"], env
@@ -224,8 +229,10 @@ class Bench:
         )
 
     def _apache(self, jwks_url: str) -> None:
+        with urllib.request.urlopen(jwks_url, timeout=5) as resp:
+            jwk = json.dumps(json.loads(resp.read())["keys"][0])
         for name, cache in (("apache_cache", True), ("apache_nocache", False)):
-            args = {"app_port": self.ports["app"], "jwks_url": jwks_url, "cache": cache}
+            args = {"app_port": self.ports["app"], "jwk": jwk, "cache": cache}
             self.procs.append(start_apache(self.tmp, name, self.ports[name], args))
 
     def _targets(self, token: str) -> dict[str, tuple[str, dict[str, str]]]:
@@ -241,6 +248,7 @@ class Bench:
             "c_wxgate_public": (url("wxgate", "/public/items"), {}),
             "d_nginx_wxgate_verify": (url("front"), auth),
             "d_nginx_wxgate_verify_cached": (url("front_cached"), auth),
+            "d_nginx_wxgate_verify_lean": (url("front_lean"), auth),
             "e_naive_proxy": (url("naive"), auth),
             "f_nginx_naive_verify": (url("front_naive"), auth),
             "g_wxgate_jwt_1w": (url("wx1"), auth),
@@ -252,7 +260,10 @@ class Bench:
         for target, headers in targets.values():
             _wait_port(int(target.split(":")[2].split("/")[0]))
             _check(target, headers)
-        _check_refused(url("apache_cache"))
+        forged = {"Authorization": f"Bearer {token[:-6]}AAAAAA"}  # a bad signature
+        for peer in ("apache_cache", "apache_nocache"):
+            _check_refused(url(peer))
+            _check_refused(url(peer), forged)
         return targets
 
     def _workers(self, config: Path, token: str) -> None:
@@ -301,6 +312,9 @@ RATIOS = {
     "log_on_over_off": ("b_wxgate_jwt", "b_wxgate_jwt_log_off"),
     "verify_over_mod_oauth2_cache": ("d_nginx_wxgate_verify", "j_apache_oauth2_cache"),
     "verify_over_mod_oauth2_nocache": ("d_nginx_wxgate_verify", "k_apache_oauth2_nocache"),
+    "lean_verify_over_naive": ("d_nginx_wxgate_verify_lean", "f_nginx_naive_verify"),
+    "lean_verify_over_mod_oauth2_cache": ("d_nginx_wxgate_verify_lean", "j_apache_oauth2_cache"),
+    "lean_verify_over_verify": ("d_nginx_wxgate_verify_lean", "d_nginx_wxgate_verify"),
     "nginx_cached_verify_over_mod_oauth2_cache": (
         "d_nginx_wxgate_verify_cached",
         "j_apache_oauth2_cache",
@@ -314,6 +328,8 @@ GOALS = {
     "verify_over_naive": 1.5,
     "log_on_over_off": 0.95,
     "verify_over_mod_oauth2_cache": 1.0,
+    "lean_verify_over_naive": 1.5,
+    "lean_verify_over_mod_oauth2_cache": 1.0,
     "jwt_over_public": 0.9,
 }
 

@@ -3,6 +3,7 @@
 ``proxy_cache``) and Apache httpd with ``mod_oauth2`` (a C module validating the same JWT, with
 and without its result cache).
 
+``front_lean`` is the shipped site asking wxgate's lean listener (``forward_auth.listen_port``).
 ``make bench`` installs Debian's ``apache2`` and ``libapache2-mod-oauth2`` (``make bench-deps``);
 ``make test`` never needs them. Every process here is stopped by its PID.
 """
@@ -24,6 +25,15 @@ OAUTH2_MODULE = MODULES_DIR / "mod_oauth2.so"
 BODY = '{"ok": true, "items": [1, 2, 3], "name": "upstream"}'
 # what nginx may cache of wxgate's answers, and for how long (the revocation delay it implies)
 AUTH_CACHE_SECONDS = 5
+
+
+def _lean_site(shipped: str, listen: int, lean_port: int) -> str:
+    """The shipped ``server {}`` block again on ``listen``, asking the lean listener."""
+    server = shipped[shipped.index("\nserver {") :]
+    upstream = f"upstream wxgate_lean {{ server 127.0.0.1:{lean_port}; keepalive 64; }}\n"
+    return upstream + server.replace("listen 8000;", f"listen 127.0.0.1:{listen};").replace(
+        "proxy_pass http://wxgate/auth/verify;", "proxy_pass http://wxgate_lean/auth/verify;"
+    )
 
 
 def _cached_site(shipped: str, listen: int) -> str:
@@ -52,6 +62,8 @@ def nginx_conf(prefix: Path, ports: dict[str, int]) -> str:
     )
     (prefix / "wxgate.conf").write_text(site)
     (prefix / "wxgate-cached.conf").write_text(_cached_site(shipped, ports["front_cached"]))
+    lean = _lean_site(shipped, ports["front_lean"], ports["wxgate_lean"])
+    (prefix / "wxgate-lean.conf").write_text(lean)
     temp = " ".join(f"{k}_temp_path {prefix / k};" for k in ("client_body", "proxy"))
     return f"""
 user root;
@@ -97,14 +109,17 @@ http {{
   }}
   include {prefix / "wxgate.conf"};
   include {prefix / "wxgate-cached.conf"};
+  include {prefix / "wxgate-lean.conf"};
 }}
 """
 
 
-def apache_conf(root: Path, port: int, app_port: int, jwks_url: str, *, cache: bool) -> str:
-    """httpd.conf: ``mod_oauth2`` verifies the bearer JWT against wxgate's JWKS (signature,
-    ``exp``, ``aud``) and ``mod_proxy`` forwards to the upstream. ``cache``: its default shm
-    result cache (300 s); without it, ``expiry=0`` (every request verifies the signature)."""
+def apache_conf(root: Path, port: int, app_port: int, jwk: str, *, cache: bool) -> str:
+    """httpd.conf: ``mod_oauth2`` verifies the bearer JWT with wxgate's public key ``jwk`` (a
+    JSON string; signature, ``exp``, ``aud``) and ``mod_proxy`` forwards to the upstream.
+    ``cache``: its default shm result cache (300 s); without it, ``expiry=0`` (every request
+    verifies the signature)."""
+    quoted = jwk.replace("\\", "\\\\").replace('"', '\\"')
     modules = (
         ("mpm_event_module", "mod_mpm_event.so"),
         ("authn_core_module", "mod_authn_core.so"),
@@ -136,7 +151,7 @@ MaxKeepAliveRequests 0
 OAuth2Cache shm name=verify&max_entries=1000
 <Location /api/>
     AuthType oauth2
-    OAuth2TokenVerify jwks_uri {jwks_url} verify.cache=verify{expiry}
+    OAuth2TokenVerify jwk "{quoted}" verify.cache=verify{expiry}
     Require oauth2_claim aud:wxgate
     ProxyPass http://127.0.0.1:{app_port}/api/ keepalive=On
 </Location>
