@@ -37,12 +37,26 @@ __all__ = ["AccessLog"]
 
 # a write of at most PIPE_BUF bytes to a pipe is atomic (POSIX): lines never interleave
 _CHUNK = getattr(select, "PIPE_BUF", 4096)
-# only strings with one of these can match a redaction pattern (``logs._PATTERNS``)
-_MAY_HOLD_SECRET = re.compile(r"[=:]|eyJ|bearer", re.IGNORECASE).search
+# a request id is either the client's, checked against this, or our hex: never quoted
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:@/+-]{1,128}$").match
+_CLEAN_CACHE_SIZE = 1024
 
 
-def _clean(text: str) -> str:
-    return redact(text) if _MAY_HOLD_SECRET(text) else text
+def _may_hold_secret(text: str) -> bool:
+    """True when ``text`` has what a redaction pattern (``logs._PATTERNS``) needs: a ``=`` or
+    ``:`` after a name, a JWT's ``eyJ``, or ``Bearer`` and a space."""
+    return "=" in text or ":" in text or "eyJ" in text or (" " in text and "bearer" in text.lower())
+
+
+class _Cleaned(dict[str, str]):
+    """``text`` -> its JSON string, redacted; bounded (paths and User-Agents repeat)."""
+
+    def __missing__(self, text: str) -> str:
+        value = _quote(redact(text) if _may_hold_secret(text) else text)
+        if len(self) >= _CLEAN_CACHE_SIZE:
+            self.clear()
+        self[text] = value
+        return value
 
 
 class AccessLog:
@@ -63,7 +77,10 @@ class AccessLog:
         self._size = 0
         self._timer: asyncio.TimerHandle | None = None
         self._second = -1
+        self._millis = -1
         self._stamp = ""
+        self._ts = ""
+        self._quoted = _Cleaned()
         self.closed = False
 
     def write(
@@ -78,14 +95,15 @@ class AccessLog:
         request_id: str,
     ) -> None:
         """Queue one request's line (flushed by size, timer or ``close``)."""
-        now = time.time()
-        path = _clean(path)
+        quoted = self._quoted
+        path_json = quoted[path]
+        rid = f'"{request_id}"' if _SAFE_ID(request_id) else _quote(request_id)
         line = (
-            f'{{"ts": "{self._timestamp(now)}", "level": "INFO", "logger": "gateway.access", '
-            f'"msg": {_quote(f"{method} {path} {status}")}, "request_id": {_quote(request_id)}, '
-            f'"method": {_quote(method)}, "path": {_quote(path)}, "route": {_quote(route)}, '
-            f'"status": {status}, "duration_ms": {round(seconds * 1000, 3)}, '
-            f'"remote": {_quote(remote)}, "user_agent": {_quote(_clean(user_agent))}}}\n'
+            f'{{"ts": "{self._timestamp()}", "level": "INFO", "logger": "gateway.access", '
+            f'"msg": "{method} {path_json[1:-1]} {status}", "request_id": {rid}, '
+            f'"method": {quoted[method]}, "path": {path_json}, "route": {quoted[route]}, '
+            f'"status": {status}, "duration_ms": {seconds * 1000:.3f}, '
+            f'"remote": {quoted[remote]}, "user_agent": {quoted[user_agent]}}}\n'
         )
         self.add_line(line)
 
@@ -106,12 +124,16 @@ class AccessLog:
                 return
             self._timer = loop.call_later(self._interval, self.flush)
 
-    def _timestamp(self, now: float) -> str:
-        second = int(now)
-        if second != self._second:  # strftime once a second, not once a request
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
+    def _timestamp(self) -> str:
+        millis = int(time.time() * 1000)
+        if millis != self._millis:  # formatted once a millisecond, strftime once a second
+            self._millis = millis
+            second, ms = divmod(millis, 1000)
+            if second != self._second:
+                self._second = second
+                self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._ts = f"{self._stamp}.{ms:03d}Z"
+        return self._ts
 
     def flush(self) -> None:
         """Write every queued line now."""

@@ -40,7 +40,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.bench.common import PYTHON, ROOT, WXGATE, Proc, pinned, save, wait_http
+from tests.bench.common import (
+    PYTHON,
+    ROOT,
+    WXGATE,
+    Proc,
+    pinned,
+    save,
+    tree_cpu_seconds,
+    wait_http,
+)
 from tests.bench.peers import AUTH_CACHE_SECONDS, nginx_conf, start_apache
 from tests.fixtures.net import free_port
 
@@ -291,18 +300,28 @@ class Bench:
 
 
 def measure(
-    targets: dict[str, tuple[str, dict[str, str]]], runs: int, seconds: float, connections: int
-) -> dict[str, list[float]]:
+    targets: dict[str, tuple[str, dict[str, str]]],
+    runs: int,
+    seconds: float,
+    connections: int,
+    pids: list[int],
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """``runs`` rounds over every target; each round starts one target later (so no
-    configuration always follows the same one)."""
+    configuration always follows the same one). Requests/s, and the CPU µs every server
+    process of the run (``pids`` and their children) spent per request."""
     results: dict[str, list[float]] = {name: [] for name in targets}
+    cpu: dict[str, list[float]] = {name: [] for name in targets}
     names = list(targets)
     for name in names:  # warm-up: connection pools, verification cache, nginx keepalive
         load(*targets[name], 1, connections)
     for round_ in range(runs):
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-            results[name].append(load(*targets[name], seconds, connections))
-    return results
+            before = tree_cpu_seconds(pids)
+            rate = load(*targets[name], seconds, connections)
+            spent = tree_cpu_seconds(pids) - before
+            results[name].append(rate)
+            cpu[name].append(spent / (rate * max(1, round(seconds))) * 1e6)
+    return results, cpu
 
 
 # name: (numerator, denominator); the default configuration (access log on) unless "log_off"
@@ -334,8 +353,11 @@ GOALS = {
 }
 
 
-def report(results: dict[str, list[float]], args: argparse.Namespace) -> dict[str, Any]:
+def report(
+    results: dict[str, list[float]], cpu: dict[str, list[float]], args: argparse.Namespace
+) -> dict[str, Any]:
     med = {name: statistics.median(values) for name, values in results.items()}
+    cpu_med = {name: statistics.median(values) for name, values in cpu.items()}
 
     def paired(x: str, y: str) -> float:
         # the median of per-round ratios: both sides of a ratio were measured in the same round,
@@ -344,6 +366,13 @@ def report(results: dict[str, list[float]], args: argparse.Namespace) -> dict[st
         return statistics.median(a / b for a, b in zip(results[x], results[y], strict=True))
 
     ratios = {key: paired(x, y) for key, (x, y) in RATIOS.items() if x in results and y in results}
+    # the same comparisons as CPU cost: the other side's CPU per request over this side's,
+    # (>1: this side is cheaper) - steadier than req/s when other load shares the machine
+    cpu_ratios = {
+        key: statistics.median(b / a for a, b in zip(cpu[x], cpu[y], strict=True))
+        for key, (x, y) in RATIOS.items()
+        if x in cpu and y in cpu
+    }
     summary = {
         "load_generator": "wrk" if WRK else "python",
         "duration_s": args.duration,
@@ -352,18 +381,23 @@ def report(results: dict[str, list[float]], args: argparse.Namespace) -> dict[st
         "req_per_s": {name: [round(v) for v in values] for name, values in results.items()},
         "median_req_per_s": {name: round(v) for name, v in med.items()},
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
+        "server_cpu_us_per_request": {name: round(v, 1) for name, v in cpu_med.items()},
+        "requests_per_core_second": {name: round(1e6 / v) for name, v in cpu_med.items() if v},
+        "cpu_ratios": {k: round(v, 3) for k, v in cpu_ratios.items()},
         "goals_met": {k: ratios[k] >= goal for k, goal in GOALS.items() if k in ratios},
         "noise": _noise(results),
         "nginx_auth_cache_seconds": AUTH_CACHE_SECONDS,
     }
     save("proxy", summary)
-    print(f"\n{'configuration':<24} {'median req/s':>13}  runs")
+    print(f"\n{'configuration':<30} {'req/s':>7} {'cpu µs/req':>10}  runs (req/s)")
     for name, values in results.items():
-        print(f"{name:<24} {med[name]:>13.0f}  {', '.join(f'{v:.0f}' for v in values)}")
+        runs = ", ".join(f"{v:.0f}" for v in values)
+        print(f"{name:<30} {med[name]:>7.0f} {cpu_med[name]:>10.0f}  {runs}")
+    print(f"\n{'ratio':<42} {'req/s':>6} {'cpu':>6}")
     for key, value in ratios.items():
         goal = GOALS.get(key)
         mark = "" if goal is None else f"  (goal >= {goal}: {'met' if value >= goal else 'MISSED'})"
-        print(f"{key:<32} {value:>6.2f}{mark}")
+        print(f"{key:<42} {value:>6.2f} {cpu_ratios[key]:>6.2f}{mark}")
     print(f"noise (max/min of each configuration's runs, median): {summary['noise']}")
     return summary
 
@@ -387,10 +421,11 @@ def main() -> None:
             targets = bench.setup()
             if args.only:
                 targets = {k: v for k, v in targets.items() if k in args.only}
-            results = measure(targets, args.runs, args.duration, args.connections)
+            pids = [proc.proc.pid for proc in bench.procs]
+            results, cpu = measure(targets, args.runs, args.duration, args.connections, pids)
         finally:
             bench.stop()
-    report(results, args)
+    report(results, cpu, args)
 
 
 if __name__ == "__main__":
