@@ -82,6 +82,10 @@ def validate_server(config: Config) -> list[str]:
         problems.append("metrics.port: required (1-65535) when metrics.host is set")
     if not m.path.startswith("/"):
         problems.append("metrics.path: must start with /")
+    if not 0 <= config.forward_auth.listen_port <= 65535:
+        problems.append("forward_auth.listen_port: must be 0 (off) or a TCP port")
+    if not 0.01 <= config.logging.access_log_flush_interval <= 10:
+        problems.append("logging.access_log_flush_interval: must be between 0.01 and 10 seconds")
     return problems
 
 

@@ -83,6 +83,9 @@ class ServerConfig:
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
+    # the access log's target ("": stdout) and how long a line may wait in its buffer
+    access_log_path: str = ""
+    access_log_flush_interval: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +247,9 @@ class RouteConfig:
 @dataclass(frozen=True, slots=True)
 class ForwardAuthConfig:
     redirect: bool = False
+    # the lean /auth/verify listener (server.verify_listener): its own port, 0 = off
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from gateway.accesslog import AccessLog
 from gateway.admin import Administration, AuditLog
 from gateway.authz import AuthzMetrics, RoleRules, directory_roles
 from gateway.clock import Clock, SystemClock
@@ -40,6 +41,7 @@ from gateway.server.caller import write_cookie_change
 from gateway.server.common import drop_server_header
 from gateway.server.keys import (
     ACCESS,
+    ACCESS_LOG,
     ADMIN,
     CLOCK,
     CONFIG,
@@ -111,8 +113,10 @@ def create_app(
     app[METRICS] = metrics = metrics or Metrics()
     telemetry.create_families(metrics)  # every family is on /metrics from the first scrape
     app[READINESS] = Readiness()
+    app[ACCESS_LOG] = None
     app.cleanup_ctx.extend(
         [
+            _access_log_ctx,  # first, so it closes last: after the last request's line
             _store_ctx,
             _tokens_ctx,
             _users_ctx,
@@ -153,6 +157,21 @@ def _mount_dev_tools(app: web.Application) -> None:
     app.add_subapp("/_sim/rp", create_rp(app[CONFIG], app[CLOCK], prefix="/_sim/rp"))
     if app[CONFIG].proxy.echo_upstream:
         echo.setup_routes(app)
+
+
+async def _access_log_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The buffered access log (``gateway.accesslog``): flushed by size and timer, drained
+    when the application stops (after SIGTERM's drain and the in-flight requests)."""
+    settings = app[CONFIG].logging
+    if not settings.access_log:
+        yield
+        return
+    log = AccessLog(settings.access_log_path, flush_interval=settings.access_log_flush_interval)
+    app[ACCESS_LOG] = log
+    try:
+        yield
+    finally:
+        log.close()
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

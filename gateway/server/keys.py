@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import ClientSession, web
 
+from gateway.accesslog import AccessLog
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.metrics import Metrics
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCESS",
+    "ACCESS_LOG",
     "ADMIN",
     "CALLER",
     "CLOCK",
@@ -93,6 +95,8 @@ PROXY: web.AppKey[RequestHandler] = web.AppKey("proxy")
 FORWARD_AUTH: web.AppKey[RequestHandler] = web.AppKey("forward_auth")
 # administration: audited operator actions and the audit log (gateway.admin)
 ADMIN: web.AppKey[Administration] = web.AppKey("admin")
+# the buffered access log (None when logging.access_log is off)
+ACCESS_LOG: web.AppKey[AccessLog | None] = web.AppKey("access_log")
 
 # -- per request
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -17,6 +17,7 @@ from tests.bench.common import RESULTS
 BENCHMARKS = {
     "tokens": "tests.bench.bench_tokens",
     "login": "tests.bench.bench_login",
+    "login_load": "tests.bench.bench_login_load",
     "scan": "tests.bench.bench_scan",
     "follow": "tests.bench.bench_follow",
     "proxy": "tests.bench.bench_proxy",
