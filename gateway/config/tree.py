@@ -43,7 +43,9 @@ ENV_PREFIX = "WXGATE_"
 # config/dev.toml, shipped inside the package too (gateway/config/dev.toml links to it in a
 # checkout and is a copy in a wheel) so ``wxgate serve --dev`` works wherever it is installed.
 DEV_CONFIG_PATH = (Path(__file__).parent / "dev.toml").resolve()
-RESERVED_PREFIXES = ("/auth/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/_sim/")
+RESERVED_PREFIXES = (
+    "/auth/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/_sim/", "/openapi.json",
+)  # fmt: skip
 WECHAT_API_BASE = "https://api.weixin.qq.com"
 WECHAT_API_FAILOVER_BASE = "https://api2.weixin.qq.com"
 WECHAT_OPEN_BASE = "https://open.weixin.qq.com"

@@ -24,6 +24,7 @@ from gateway.server import health, telemetry
 from gateway.server import login as login_routes
 from gateway.server import metrics as metrics_routes
 from gateway.server import oidc as oidc_routes
+from gateway.server import openapi as openapi_routes
 from gateway.server import tokens as token_routes
 from gateway.server.access import Access, PathRules, Policy, RouteTable
 from gateway.server.caller import write_cookie_change
@@ -113,6 +114,7 @@ def create_app(
     app.on_response_prepare.append(write_cookie_change)
     app.on_response_prepare.append(drop_server_header)
     health.setup_routes(app)
+    openapi_routes.setup_routes(app, config)
     if config.metrics.enabled and not config.metrics.host:
         metrics_routes.setup_routes(app, config.metrics.path)
     token_routes.setup_routes(app)
