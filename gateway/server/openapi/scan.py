@@ -46,7 +46,7 @@ def paths(config: Config) -> Paths:
     action = op(
         "",
         _TAG,
-        responses(400, 401, 403, 404, 409, 413, 429, _200=_STATE, **{"_4XX": _PAGE_ERROR}),
+        responses(_200=_STATE, **{"_4XX": _PAGE_ERROR}),
         requestBody=form_or_json(
             {"type": "object", "properties": {"csrf": {"type": "string"}}}, required=False
         ),
