@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -12,6 +13,7 @@ from gateway.config.tree import (
     HOST_PREFIX,
     RESERVED_PREFIXES,
     Config,
+    LimitsConfig,
     ProxyConfig,
     StoreConfig,
     UsersConfig,
@@ -33,6 +35,17 @@ def validate(config: Config) -> list[str]:
     problems += _validate_session(config)
     problems += _validate_proxy(config.proxy, config.dev)
     problems += validate_oidc(config)
+    problems += _validate_limits(config.limits)
+    return problems
+
+
+def _validate_limits(limits: LimitsConfig) -> list[str]:
+    problems = []
+    if limits.window < 1:
+        problems.append("limits.window: must be at least 1 (seconds)")
+    for f in dataclasses.fields(limits):
+        if f.name != "window" and getattr(limits, f.name) < 0:
+            problems.append(f"limits.{f.name}: must not be negative (0 turns the limit off)")
     return problems
 
 

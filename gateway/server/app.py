@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
+from gateway.limits import Limiter
 from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin, SessionIssuer
 from gateway.metrics import Metrics
 from gateway.oidc import BackchannelLogout, OidcMetrics, Provider
@@ -35,6 +36,7 @@ from gateway.server.keys import (
     CONFIG,
     FORWARD_AUTH,
     IMAGE_CACHES,
+    LIMITER,
     METRICS,
     MINIPROGRAM,
     OAUTH,
@@ -143,6 +145,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     on_error = app[METRICS].of(StoreMetrics).count_error
     store = create_store(app[CONFIG].store, app[CLOCK], on_error)
     app[STORE] = store
+    app[LIMITER] = Limiter(store, app[CONFIG].limits, app[METRICS])
     app[READINESS].add("store", store.ping)
     try:
         yield
@@ -234,7 +237,9 @@ async def _oidc_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:
     """Scan-login tickets and their waiters, and the tickets' image caches."""
-    scan = ScanLogin(app[STORE], app[CONFIG].scan, app[CLOCK], app[METRICS])
+    config = app[CONFIG]
+    scan = ScanLogin(app[STORE], config.scan, app[CLOCK], app[METRICS],
+                     waiters_per_address=config.limits.waiters_per_address)  # fmt: skip
     app[SCAN] = scan
     app[IMAGE_CACHES] = caches = image_caches(app[CLOCK])
     try:

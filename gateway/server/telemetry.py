@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from gateway.limits import LimitMetrics
 from gateway.login import LoginMetrics, ScanMetrics
 from gateway.metrics import LATENCY_BUCKETS, Metrics
 from gateway.oidc import OidcMetrics
@@ -63,6 +64,7 @@ FAMILY_SETS = (
     ScanMetrics,
     ProxyMetrics,
     OidcMetrics,
+    LimitMetrics,
 )
 
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from gateway.login import safe_return_to
 from gateway.server.access import set_session
 from gateway.server.common import NO_STORE, client_ip, read_params
-from gateway.server.keys import CONFIG, SCAN, TOKENS
+from gateway.server.keys import CONFIG, LIMITER, SCAN, TOKENS
 from gateway.server.scan import images as scan_images
 from gateway.server.scan import login_page
 from gateway.server.scan import phone as scan_phone
@@ -58,7 +58,7 @@ async def _return_to(request: web.Request) -> str:
 async def create_ticket(request: web.Request) -> web.Response:
     config, scan = request.app[CONFIG], request.app[SCAN]
     ip = client_ip(request)
-    await scan.check_rate(ip)
+    await request.app[LIMITER].hit("ticket_create", ip)
     return_to = await _return_to(request)
     created = await scan.create(
         pc_ip=ip, user_agent=request.headers.get("User-Agent", ""), return_to=return_to
