@@ -31,7 +31,7 @@ from tests.e2e.conftest import Server, start, stop
 
 pytestmark = pytest.mark.slow
 
-MAX_EXAMPLES = 8  # per operation and generation mode (positive, negative)
+MAX_EXAMPLES = 6  # per operation and generation mode (positive, negative)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
