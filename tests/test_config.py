@@ -11,7 +11,7 @@ import pytest
 
 from gateway import config as config_package
 from gateway.cli import main
-from gateway.config import DEV_CONFIG_PATH, ConfigError, SessionConfig, load_config
+from gateway.config import DEV_CONFIG_PATH, Config, ConfigError, SessionConfig, load_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "gateway.example.toml"
 
@@ -273,7 +273,10 @@ def test_example_documents_every_key() -> None:
         return {re.sub(r"^wechat\.apps\.[^.]+", "wechat.apps.*", k) for k in keys}
 
     documented = norm(_documented_keys(tomllib.loads(EXAMPLE.read_text())))
-    missing = sorted(norm(walk(Config, "")) - documented)
+    from gateway.config.aliases import LIMIT_ALIASES
+
+    old_names = {f"{section}.{key}" for section, key in LIMIT_ALIASES}  # still read, not shown
+    missing = sorted(norm(walk(Config, "")) - documented - old_names)
     assert missing == []
 
 
@@ -537,3 +540,26 @@ def test_follow_login_settings_are_checked(tmp_path: Path) -> None:
         "WXGATE_WECHAT__APPS__MP2__SERVER_TOKEN": "abc",
     }, dev=True)  # fmt: skip
     assert good.wechat.apps["mp"].follow_login and good.wechat.apps["mp"].message_mode == "safe"
+
+
+def test_old_limit_keys_move_to_limits_and_conflicts_are_reported() -> None:
+    """``[limits]`` is the one section; the old keys still work, both names set to different
+    values is a problem, and a negative limit or an empty window is refused."""
+
+    def load(**env: str) -> Config:
+        return load_config(DEV_CONFIG_PATH, {f"WXGATE_{k}": v for k, v in env.items()}, dev=True)
+
+    old = {"LOGIN__RATE_LIMIT_PER_MINUTE": "7", "SCAN__MAX_WAITERS_PER_ADDRESS": "9"}
+    config = load(**old)
+    assert config.limits.miniprogram_login_per_address == 7
+    assert config.limits.waiters_per_address == 9
+    assert load().limits.miniprogram_login_per_address == 30
+    same = load(**old, LIMITS__MINIPROGRAM_LOGIN_PER_ADDRESS="7")
+    assert same.limits.miniprogram_login_per_address == 7
+    with pytest.raises(ConfigError) as info:
+        load(**old, LIMITS__MINIPROGRAM_LOGIN_PER_ADDRESS="8", LIMITS__WINDOW="0",
+             LIMITS__REFRESH_PER_USER="-1")  # fmt: skip
+    text = str(info.value)
+    assert "login.rate_limit_per_minute: old name of limits.miniprogram_login_per_address" in text
+    assert "limits.window: must be at least 1" in text
+    assert "limits.refresh_per_user: must not be negative" in text

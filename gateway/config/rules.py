@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
 import re
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from gateway.config.tree import (
     RESERVED_PREFIXES,
     ROLE_NAME_PATTERN,
     Config,
+    LimitsConfig,
     ProxyConfig,
     StoreConfig,
     UsersConfig,
@@ -39,6 +41,7 @@ def validate(config: Config) -> list[str]:
     problems += validate_oidc(config)
     problems += _validate_admin(config)
     problems += validate_authz(config)
+    problems += _validate_limits(config.limits)
     return problems
 
 
@@ -53,6 +56,16 @@ def _validate_admin(config: Config) -> list[str]:
         problems.append("audit.retention_days: at least 1")
     if config.audit.sweep_interval <= 0 or config.audit.denial_interval < 0:
         problems.append("audit.sweep_interval: positive; audit.denial_interval: not negative")
+    return problems
+
+
+def _validate_limits(limits: LimitsConfig) -> list[str]:
+    problems = []
+    if limits.window < 1:
+        problems.append("limits.window: must be at least 1 (seconds)")
+    for f in dataclasses.fields(limits):
+        if f.name != "window" and getattr(limits, f.name) < 0:
+            problems.append(f"limits.{f.name}: must not be negative (0 turns the limit off)")
     return problems
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "ForwardAuthConfig",
     "IntrospectionClient",
+    "LimitsConfig",
     "LoggingConfig",
     "LoginConfig",
     "MetricsConfig",
@@ -48,7 +49,9 @@ ENV_PREFIX = "WXGATE_"
 # config/dev.toml, shipped inside the package too (gateway/config/dev.toml links to it in a
 # checkout and is a copy in a wheel) so ``wxgate serve --dev`` works wherever it is installed.
 DEV_CONFIG_PATH = (Path(__file__).parent / "dev.toml").resolve()
-RESERVED_PREFIXES = ("/auth/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/_sim/")
+RESERVED_PREFIXES = (
+    "/auth/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/_sim/", "/openapi.json",
+)  # fmt: skip
 WECHAT_API_BASE = "https://api.weixin.qq.com"
 WECHAT_API_FAILOVER_BASE = "https://api2.weixin.qq.com"
 WECHAT_OPEN_BASE = "https://open.weixin.qq.com"
@@ -203,21 +206,40 @@ class LoginConfig:
     web_app: str = ""
     mp_app: str = ""
     miniprogram_app: str = ""
-    rate_limit_per_minute: int = 30
+    rate_limit_per_minute: int | None = None  # old name of limits.miniprogram_login_per_address
 
 
 @dataclass(frozen=True, slots=True)
 class ScanConfig:
     ticket_ttl: int = 120
     scan_extend: int = 60
-    create_rate_per_minute: int = 60
-    status_rate_per_minute: int = 300
+    create_rate_per_minute: int | None = None  # old name of limits.ticket_create_per_address
+    status_rate_per_minute: int | None = None  # old name of limits.status_per_address
     max_waiters_per_ticket: int = 16
-    max_waiters_per_address: int = 50
+    max_waiters_per_address: int | None = None  # old name of limits.waiters_per_address
     sse_heartbeat: float = 15.0
     longpoll_max_wait: float = 30.0
     qr_box_size: int = 8
     qr_border: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Abuse limits, one place (README "Abuse limits"). Rates count requests in a fixed
+    window of ``window`` seconds in the Store (so across replicas with Redis); 0 turns a
+    limit off. ``waiters_per_address`` is a concurrent cap, per process."""
+
+    window: int = 60
+    login_start_per_address: int = 60
+    callback_per_address: int = 60
+    miniprogram_login_per_address: int = 30
+    miniprogram_data_per_user: int = 30
+    refresh_per_address: int = 120
+    refresh_per_user: int = 30
+    ticket_create_per_address: int = 60
+    status_per_address: int = 300
+    waiters_per_address: int = 50
+    forward_auth_failures_per_address: int = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +373,7 @@ class Config:
     audit: AuditConfig = field(default_factory=AuditConfig)
     login: LoginConfig = field(default_factory=LoginConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     forward_auth: ForwardAuthConfig = field(default_factory=ForwardAuthConfig)
     oidc: OidcConfig = field(default_factory=OidcConfig)

@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from typing import Protocol
 
 from gateway.clock import Clock
 from gateway.config import ScanConfig
-from gateway.errors import AccessDenied, Conflict, NotFound, RateLimited
+from gateway.errors import AccessDenied, Conflict, NotFound
 from gateway.login.metrics import ScanMetrics
 from gateway.login.scan_hub import Waiter, WaiterHub
 from gateway.login.scan_ticket import (
@@ -81,7 +80,6 @@ __all__ = [
 
 GRACE = 600.0
 SCAN_AMR = "wechat_scan"
-RATE_WINDOW = 60.0
 
 
 class TicketConflict(Conflict):
@@ -145,14 +143,22 @@ def _flow(ticket: Ticket) -> str:
 class ScanLogin:
     """The scan-login service of one process (see module doc)."""
 
-    def __init__(self, store: Store, config: ScanConfig, clock: Clock, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: ScanConfig,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        waiters_per_address: int = 50,
+    ) -> None:
         self._store = store
         self._config = config
         self._clock = clock
         self._metrics = metrics.of(ScanMetrics)
         self.hub = WaiterHub(store, clock, metrics, load=self.load, on_expire=self.expire,
                              max_waiters=config.max_waiters_per_ticket,
-                             max_per_client=config.max_waiters_per_address)  # fmt: skip
+                             max_per_client=waiters_per_address)  # fmt: skip
 
     @property
     def config(self) -> ScanConfig:
@@ -170,27 +176,6 @@ class ScanLogin:
         return self.hub.watch(ticket_id, transport, client)
 
     # -- PC side ------------------------------------------------------------------------
-
-    async def check_rate(self, client: str) -> None:
-        """Ticket creations: a fixed one-minute window per client address; RateLimited (429)
-        past ``create_rate_per_minute``."""
-        limit, text = self._config.create_rate_per_minute, "too many login QR codes requested"
-        await self._limit(f"scan:rate:{client}", limit, text)
-
-    async def check_status_rate(self, client: str) -> None:
-        """Ticket status lookups (status, events, ws): a fixed one-minute window per client
-        address; RateLimited (429) past ``status_rate_per_minute``."""
-        limit, text = self._config.status_rate_per_minute, "too many ticket status lookups"
-        await self._limit(f"scan:status-rate:{client}", limit, text)
-
-    async def _limit(self, key: str, limit: int, text: str) -> None:
-        count = await self._store.incr(key, RATE_WINDOW)
-        if count > limit:
-            left = await self._store.ttl(key)
-            raise RateLimited(
-                f"{text}; wait a little",
-                retry_after=max(1, math.ceil(left if left is not None else RATE_WINDOW)),
-            )
 
     async def create(
         self,

@@ -20,6 +20,7 @@ from gateway.admin import Administration, AuditLog
 from gateway.authz import AuthzMetrics, RoleRules, directory_roles
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
+from gateway.limits import Limiter
 from gateway.login import (
     FollowLogin,
     MiniProgramLogin,
@@ -35,6 +36,7 @@ from gateway.server import health, telemetry
 from gateway.server import login as login_routes
 from gateway.server import metrics as metrics_routes
 from gateway.server import oidc as oidc_routes
+from gateway.server import openapi as openapi_routes
 from gateway.server import tokens as token_routes
 from gateway.server.access import Access, PathRules, Policy, RouteTable
 from gateway.server.caller import write_cookie_change
@@ -48,6 +50,7 @@ from gateway.server.keys import (
     FOLLOW,
     FORWARD_AUTH,
     IMAGE_CACHES,
+    LIMITER,
     METRICS,
     MINIPROGRAM,
     OAUTH,
@@ -133,6 +136,7 @@ def create_app(
     app.on_response_prepare.append(write_cookie_change)
     app.on_response_prepare.append(drop_server_header)
     health.setup_routes(app)
+    openapi_routes.setup_routes(app, config)
     if config.metrics.enabled and not config.metrics.host:
         metrics_routes.setup_routes(app, config.metrics.path)
     token_routes.setup_routes(app)
@@ -178,6 +182,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     on_error = app[METRICS].of(StoreMetrics).count_error
     store = create_store(app[CONFIG].store, app[CLOCK], on_error)
     app[STORE] = store
+    app[LIMITER] = Limiter(store, app[CONFIG].limits, app[METRICS])
     app[READINESS].add("store", store.ping)
     try:
         yield
@@ -285,7 +290,9 @@ async def _oidc_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:
     """Scan-login tickets and their waiters, and the tickets' image caches."""
-    scan = ScanLogin(app[STORE], app[CONFIG].scan, app[CLOCK], app[METRICS])
+    config = app[CONFIG]
+    scan = ScanLogin(app[STORE], config.scan, app[CLOCK], app[METRICS],
+                     waiters_per_address=config.limits.waiters_per_address)  # fmt: skip
     app[SCAN] = scan
     app[IMAGE_CACHES] = caches = image_caches(app[CLOCK])
     try:

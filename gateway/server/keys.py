@@ -16,6 +16,7 @@ from aiohttp import ClientSession, web
 from gateway.accesslog import AccessLog
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.limits import Limiter
 from gateway.metrics import Metrics
 from gateway.singleflight import SingleFlight
 
@@ -40,6 +41,7 @@ __all__ = [
     "FOLLOW",
     "FORWARD_AUTH",
     "IMAGE_CACHES",
+    "LIMITER",
     "METRICS",
     "MINIPROGRAM",
     "OAUTH",
@@ -73,6 +75,8 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 METRICS = web.AppKey("metrics", Metrics)
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 STORE: web.AppKey[Store] = web.AppKey("store")
+# every abuse limit (README "Abuse limits"), counted in the store
+LIMITER = web.AppKey("limiter", Limiter)
 TOKENS: web.AppKey[TokenService] = web.AppKey("tokens")
 USERS: web.AppKey[UserDirectory] = web.AppKey("users")
 WECHAT_SESSION = web.AppKey("wechat_session", ClientSession)

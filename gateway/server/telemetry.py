@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from gateway.admin import AdminMetrics
 from gateway.authz import AuthzMetrics
+from gateway.limits import LimitMetrics
 from gateway.login import FollowMetrics, LoginMetrics, ScanMetrics
 from gateway.metrics import LATENCY_BUCKETS, Metrics
 from gateway.oidc import OidcMetrics
@@ -68,6 +69,7 @@ FAMILY_SETS = (
     AdminMetrics,
     AuthzMetrics,
     FollowMetrics,
+    LimitMetrics,
 )
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from gateway.clock import Clock
 from gateway.errors import GatewayError, InvalidGrant
+from gateway.limits import Limiter
 from gateway.logs import current_client
 from gateway.metrics import Metrics
 from gateway.sealed import SealError, open_with_secret, seal_with_secret
@@ -82,7 +83,9 @@ class RefreshTokens:
         sliding: bool,
         grace: float,
         revoke_for: float,
+        limiter: Limiter | None = None,
     ) -> None:
+        self._limiter = limiter
         self._store = store
         self._issuer = issuer
         self._revocations = revocations
@@ -232,6 +235,8 @@ class RefreshTokens:
         session = await self._live_session(record.get("sid", ""), now)
         if session.client_id != client_id:
             raise InvalidGrant("the refresh token was not issued to this client")
+        if self._limiter is not None:  # per user: only once the token is known to be good
+            await self._limiter.hit("refresh_user", session.sub)
         if record.get("state") == "active":
             return await self._rotate(token, key, session, now)
         return await self._replay(token, key, record, session, now)

@@ -14,6 +14,7 @@ from typing import Any
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import InvalidToken
+from gateway.limits import Limiter
 from gateway.metrics import Metrics
 from gateway.store import Store
 from gateway.tokens.admin import open_ring
@@ -291,5 +292,6 @@ def _assemble(
     refresh = RefreshTokens(store, issuer, revocations, clock, metrics,
                             refresh_ttl=t.refresh_ttl, sliding=t.refresh_sliding,
                             grace=t.refresh_reuse_grace,
-                            revoke_for=t.access_ttl + t.leeway)  # fmt: skip
+                            revoke_for=t.access_ttl + t.leeway,
+                            limiter=Limiter(store, config.limits, metrics))  # fmt: skip
     return issuer, verifier, refresh

@@ -43,7 +43,10 @@ Answers:
   and turns any other status into its own 500.
 
 Counted in ``wxgate_forward_auth_decisions_total{result}``: allowed, unauthenticated, forbidden,
-redirect, invalid.
+redirect, invalid. Failed decisions (401, 403) count against the client address's
+``limits.forward_auth_failures_per_address``: past it, 429 with ``Retry-After`` (nginx passes
+a 429 from ``auth_request`` on as its own 500, so keep the limit well above what a busy
+office behind one address fails in a window; 0 turns it off).
 """
 
 from __future__ import annotations
@@ -70,8 +73,8 @@ from gateway.server.access import (
     normalize_path,
 )
 from gateway.server.caller import authenticate
-from gateway.server.common import LOGIN_PATH, is_browser, login_redirect
-from gateway.server.keys import FORWARD_AUTH, ROUTE_LABEL
+from gateway.server.common import LOGIN_PATH, client_ip, is_browser, login_redirect
+from gateway.server.keys import FORWARD_AUTH, LIMITER, ROUTE_LABEL
 from gateway.server.pages import no_access_page
 from gateway.server.proxy.headers import HeaderRules
 from gateway.server.telemetry import ProxyMetrics
@@ -110,7 +113,18 @@ class ForwardAuth:
         self._narrowed: dict[tuple[str, str, str, str], Policy] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The decision; an address with too many failed decisions (401, 403) in the window
+        gets 429 (``limits.forward_auth_failures_per_address``) until the window ends."""
         request[ROUTE_LABEL] = VERIFY_PATH
+        limiter, client = request.app[LIMITER], client_ip(request)
+        await limiter.check("forward_auth_failures", client)
+        try:
+            return await self._decide(request)
+        except (AuthenticationRequired, AccessDenied, InsufficientScope):
+            await limiter.note("forward_auth_failures", client)
+            raise
+
+    async def _decide(self, request: web.Request) -> web.StreamResponse:
         try:
             original, path = _original_target(request, self.table.paths)
         except AccessDenied:

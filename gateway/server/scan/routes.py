@@ -25,7 +25,7 @@ from gateway.errors import InvalidRequest
 from gateway.login import safe_return_to
 from gateway.server.access import set_session
 from gateway.server.common import NO_STORE, client_ip, read_params
-from gateway.server.keys import CONFIG, FOLLOW, SCAN, TOKENS
+from gateway.server.keys import CONFIG, FOLLOW, LIMITER, SCAN, TOKENS
 from gateway.server.scan import images as scan_images
 from gateway.server.scan import login_page
 from gateway.server.scan import phone as scan_phone
@@ -68,7 +68,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     E, ``qr_content`` = the parametric QR's ``url`` from WeChat; optional ``"app"``)."""
     config, scan = request.app[CONFIG], request.app[SCAN]
     ip = client_ip(request)
-    await scan.check_rate(ip)
+    await request.app[LIMITER].hit("ticket_create", ip)
     params = await _params(request)
     flow, user_agent = params.get("flow", "scan"), request.headers.get("User-Agent", "")
     if flow == "follow":
