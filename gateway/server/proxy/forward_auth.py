@@ -210,4 +210,6 @@ def setup_routes(app: web.Application) -> None:
     """Register ``/auth/verify`` and ``/auth/verify/{tail}`` for every method (the
     ``ForwardAuth`` is built by the composition root, ``server.app``)."""
     app.router.add_route("*", VERIFY_PATH, _handler)
-    app.router.add_route("*", VERIFY_PATH + "/{tail:.*}", _handler)
+    # [\s\S], not ".": Envoy's appended path may decode to a newline (%0A), and the route
+    # must still match (a 404 there would be neither allow nor deny; found by schemathesis)
+    app.router.add_route("*", VERIFY_PATH + "/{tail:[\\s\\S]*}", _handler)
