@@ -212,3 +212,28 @@ async def test_policy_denials_are_audited_once_per_subject_and_route(gw: Gateway
                                 kind="policy_denial")  # fmt: skip
     assert [(e["subject"], e["result"]) for e in audit["entries"]] == [(ivy.sub, "denied")]
     assert audit["entries"][0]["details"]["route"]
+
+
+async def test_account_page_and_its_forms(gw: Gateway) -> None:
+    jon = Person(gw, "jon")
+    await jon.login()
+    other = jon.access
+    await jon.login()  # a second session; the cookie below is this one
+    headers = {**jon.cookie, "Accept-Language": "zh-CN,zh;q=0.9"}
+    async with jon.http.get(f"{gw.base}/auth/account", headers=headers) as r:
+        page = await r.text()
+        assert r.status == 200 and "我的账号" in page and jon.sub in page
+        assert "script-src" not in r.headers["Content-Security-Policy"]  # a page without script
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    url = f"{gw.base}/auth/account/sessions/end-others"
+    async with jon.http.post(url, headers=jon.cookie, data={"csrf_token": "forged"}) as r:
+        assert r.status == 403  # a cross-site form cannot know the token
+    async with jon.http.post(url, headers=jon.cookie, data={"csrf_token": csrf},
+                             allow_redirects=False) as r:  # fmt: skip
+        assert r.status == 303 and r.headers["Location"] == "/auth/account"
+    jon.access, mine = other, jon.access
+    assert await jon.proxied(gw) == 401  # the other session ended
+    jon.access = mine
+    assert await jon.proxied(gw) == 200  # this one lives
+    async with jon.http.get(f"{gw.base}/auth/account", allow_redirects=False) as r:
+        assert r.status == 302 and r.headers["Location"].startswith("/auth/login")
