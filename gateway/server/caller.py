@@ -41,8 +41,8 @@ async def authenticate(request: web.Request, policy: Policy) -> Caller:
         if exc.caller is not None and exc.caller.renewed is not None:
             request[CALLER] = exc.caller
         admin = request.app.get(ADMIN)
-        if admin is not None and exc.subject:  # the audit trail, rate-limited per subject+route
-            await admin.audit.denied(exc.subject, exc.route or request.path)
+        if admin is not None:  # the audit trail, rate-limited per subject and route
+            await admin.audit.denied(exc.claims.sub, exc.route or request.path)
         raise
     if caller.renewed is not None or caller.clear_cookie:
         request[CALLER] = caller

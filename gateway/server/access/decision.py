@@ -75,14 +75,14 @@ ANONYMOUS = Caller("anonymous")
 
 class AccessRefused(AccessDenied):
     """403 ``access_denied``: authenticated, but the policy's rule does not allow the caller.
-    ``caller``: who was refused (with a renewed session the response must still carry)."""
+    ``claims``: whom it refused; ``route``: the rule's label (for an audit trail);
+    ``caller``: set when a session was renewed on the way (the response must still carry it)."""
 
-    def __init__(self, caller: Caller | None = None, *, subject: str = "", route: str = "") -> None:
+    def __init__(self, claims: AccessClaims, route: str, caller: Caller | None = None) -> None:
         super().__init__("you are logged in but not allowed to access this resource")
-        self.caller = caller
-        # who was refused where (the audit log's policy denials; ``route``: the rule's label)
-        self.subject = subject
+        self.claims = claims
         self.route = route
+        self.caller = caller
 
 
 class Access:
@@ -148,7 +148,7 @@ class Access:
             claims = self.verify(pair.access_token, policy)
         except AccessRefused as exc:  # the renewed session must still reach the browser
             refused = Caller("refreshed", None, pair.access_token, from_cookie=True, renewed=pair)
-            raise AccessRefused(refused, subject=exc.subject, route=exc.route) from exc
+            raise AccessRefused(exc.claims, exc.route, refused) from exc
         except InsufficientScope:
             if required:
                 raise
@@ -179,7 +179,7 @@ class Access:
             raise insufficient_scope(f"the token lacks the scope: {missing}")
         rule = policy.rule
         if rule is not None and not rule.decide(claims):
-            raise AccessRefused(subject=claims.sub, route=rule.label)
+            raise AccessRefused(claims, rule.label)
         return claims
 
     def _other_audience(self, token: str, policy: Policy) -> AccessClaims:

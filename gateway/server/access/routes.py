@@ -134,7 +134,8 @@ def _requirement(
         all_roles=rc.required_roles,
         subjects=rc.allowed_subjects,
         unionids=rc.allowed_unionids,
-        appids=(appids[name] for name in rc.allowed_apps if name in appids),
+        # an app missing from the config (check-config refuses it) matches nobody: fail closed
+        appids=(appids.get(name, f"!no app {name}") for name in rc.allowed_apps),
         claims=rc.required_claims,
     )
 
