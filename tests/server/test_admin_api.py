@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.admin import AUDIT_LOGGER
+from gateway.server.keys import USERS
 from tests.server.admin_support import ADMIN_TOKEN, Person, admin_call, start_admin_gateway
 from tests.server.scan_harness import Gateway
 
@@ -237,3 +238,21 @@ async def test_account_page_and_its_forms(gw: Gateway) -> None:
     assert await jon.proxied(gw) == 200  # this one lives
     async with jon.http.get(f"{gw.base}/auth/account", allow_redirects=False) as r:
         assert r.status == 302 and r.headers["Location"].startswith("/auth/login")
+
+
+async def test_authorize_refuses_a_disabled_person_with_a_live_session(gw: Gateway) -> None:
+    """Disabling ends the sessions; should one still be live (a login racing the disable),
+    the OpenID Provider's authorize gives it no code but the account-disabled page."""
+    kay = Person(gw, "kay")
+    await kay.login()
+    query = {"response_type": "code", "client_id": "demo-spa", "scope": "openid",
+             "redirect_uri": f"{gw.base}/_sim/rp/callback", "state": "s", "nonce": "n",
+             "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+             "code_challenge_method": "S256"}  # fmt: skip
+    headers = {**kay.cookie, "Accept": "text/html"}
+    url = f"{gw.base}/auth/authorize"
+    async with kay.http.get(url, params=query, headers=headers, allow_redirects=False) as r:
+        assert r.status == 302 and "code=" in r.headers["Location"]
+    await gw.app[USERS].set_disabled(kay.sub, True)  # the flag alone, sessions untouched
+    async with kay.http.get(url, params=query, headers=headers, allow_redirects=False) as r:
+        assert r.status == 403 and "Account disabled" in await r.text()
