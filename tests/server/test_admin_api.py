@@ -240,7 +240,7 @@ async def test_account_page_and_its_forms(gw: Gateway) -> None:
         assert r.status == 302 and r.headers["Location"].startswith("/auth/login")
 
 
-async def test_authorize_refuses_a_disabled_person_with_a_live_session(gw: Gateway) -> None:
+async def test_a_live_session_of_a_disabled_person_gets_no_code_and_no_refresh(gw: Gateway) -> None:
     """Disabling ends the sessions; should one still be live (a login racing the disable),
     the OpenID Provider's authorize gives it no code but the account-disabled page."""
     kay = Person(gw, "kay")
@@ -256,3 +256,9 @@ async def test_authorize_refuses_a_disabled_person_with_a_live_session(gw: Gatew
     await gw.app[USERS].set_disabled(kay.sub, True)  # the flag alone, sessions untouched
     async with kay.http.get(url, params=query, headers=headers, allow_redirects=False) as r:
         assert r.status == 403 and "Account disabled" in await r.text()
+    # nor is that session renewed: the refresh asks the same gate, and ends it
+    assert await kay.proxied(gw) == 200
+    async with kay.http.post(f"{gw.base}/auth/token", data={
+        "grant_type": "refresh_token", "refresh_token": kay.refresh}) as r:  # fmt: skip
+        assert r.status == 400 and (await r.json())["error"] == "invalid_grant"
+    assert await kay.proxied(gw) == 401
