@@ -52,6 +52,7 @@ def validate_server(config: Config) -> list[str]:
         problems.append("server.max_body_bytes: must be at least 1024")
     if s.drain_seconds < 0 or s.grace_seconds < 0:
         problems.append("server.drain_seconds/grace_seconds: must not be negative")
+    problems += _validate_connection_limits(config)
     for i, net in enumerate(s.trusted_proxies):
         try:
             ipaddress.ip_network(net, strict=False)
@@ -60,8 +61,22 @@ def validate_server(config: Config) -> list[str]:
     m = config.metrics
     if m.host and not 0 < m.port <= 65535:
         problems.append("metrics.port: required (1-65535) when metrics.host is set")
+    if m.enabled and not m.host and not m.main_listener:
+        problems.append(
+            "metrics.host: empty means no metrics listener; set metrics.main_listener = true "
+            "to serve metrics on the main listener, or metrics.enabled = false"
+        )
     if not m.path.startswith("/"):
         problems.append("metrics.path: must start with /")
+    return problems
+
+
+def _validate_connection_limits(config: Config) -> list[str]:
+    s, problems = config.server, []
+    if s.header_timeout <= 0 or s.keepalive_timeout <= 0:
+        problems.append("server.header_timeout/keepalive_timeout: must be positive")
+    if s.max_connections_per_address < 0:
+        problems.append("server.max_connections_per_address: must not be negative (0: no cap)")
     return problems
 
 

@@ -70,6 +70,10 @@ class ServerConfig:
     drain_seconds: float = 5.0
     grace_seconds: float = 25.0
     trusted_proxies: tuple[str, ...] = ()
+    # connection limits of the main listener (gateway.server.listener)
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
+    max_connections_per_address: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +84,14 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
+    """``/metrics`` on its own listener (``host:port``, loopback by default) unless ``host`` is
+    empty; on the main listener only when ``main_listener`` opts in (dev.toml does)."""
+
     enabled: bool = True
     path: str = "/metrics"
-    host: str = ""
-    port: int = 0
+    host: str = "127.0.0.1"
+    port: int = 9464
+    main_listener: bool = False
 
 
 @dataclass(frozen=True, slots=True)

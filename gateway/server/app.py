@@ -113,7 +113,7 @@ def create_app(
     app.on_response_prepare.append(write_cookie_change)
     app.on_response_prepare.append(drop_server_header)
     health.setup_routes(app)
-    if config.metrics.enabled and not config.metrics.host:
+    if config.metrics.enabled and config.metrics.main_listener:
         metrics_routes.setup_routes(app, config.metrics.path)
     token_routes.setup_routes(app)
     login_routes.setup_routes(app)
