@@ -141,6 +141,13 @@ def _validate_wechat(w: WeChatConfig) -> list[str]:
         problems.append("wechat.timeout/connect_timeout: must be positive")
     if not 0 <= w.max_retries <= 2:
         problems.append("wechat.max_retries: must be between 0 and 2 (reference §6.2)")
+    if w.circuit_window < 1 or w.circuit_open_seconds <= 0 or w.circuit_min_calls < 1:
+        problems.append(
+            "wechat.circuit_window/circuit_open_seconds/circuit_min_calls: window at least 1 s, "
+            "open_seconds positive, min_calls at least 1"
+        )
+    if not 0 < w.circuit_failure_ratio <= 1:
+        problems.append("wechat.circuit_failure_ratio: must be above 0 and at most 1")
     if any(a.kind == "miniprogram" for a in w.apps.values()):
         problems += _validate_sealing_key(w.session_key_encryption_key)
     for name, app in w.apps.items():

@@ -155,6 +155,12 @@ class WeChatConfig:
     timeout: float = 5.0
     connect_timeout: float = 2.0
     max_retries: int = 2
+    # the circuit breaker per WeChat API (gateway.wechat.circuit)
+    circuit_enabled: bool = True
+    circuit_window: float = 30.0
+    circuit_min_calls: int = 20
+    circuit_failure_ratio: float = 0.5
+    circuit_open_seconds: float = 15.0
     session_key_encryption_key: str = ""
     apps: dict[str, WeChatAppConfig] = field(default_factory=dict)
 
