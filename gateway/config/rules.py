@@ -111,6 +111,8 @@ def _validate_tokens(config: Config) -> list[str]:
         problems.append("tokens.refresh_ttl: must not be shorter than tokens.access_ttl")
     if not 0 <= t.refresh_reuse_grace <= 120:
         problems.append("tokens.refresh_reuse_grace: must be between 0 and 120 seconds")
+    if t.key_reload_seconds <= 0:
+        problems.append("tokens.key_reload_seconds: must be positive")
     if t.max_token_bytes < 1024:
         problems.append("tokens.max_token_bytes: must be at least 1024")
     for i, c in enumerate(t.introspection_clients):

@@ -115,6 +115,7 @@ class TokensConfig:
     audience: str = "wxgate"
     algorithm: Literal["RS256", "ES256"] = "RS256"
     keys_dir: str = ""
+    key_reload_seconds: float = 15.0
     access_ttl: int = 900
     refresh_ttl: int = 2_592_000
     refresh_sliding: bool = False

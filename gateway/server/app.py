@@ -150,9 +150,13 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
     """The token service, and the one authentication decision built on it."""
-    tokens = await TokenService.open(app[CONFIG], app[STORE], app[METRICS], app[CLOCK])
+    config = app[CONFIG]
+    tokens = await TokenService.open(
+        config, app[STORE], app[METRICS], app[CLOCK],
+        key_reload_interval=config.tokens.key_reload_seconds,
+    )  # fmt: skip
     app[TOKENS] = tokens
-    app[ACCESS] = Access(app[CONFIG], tokens, app[CLOCK])
+    app[ACCESS] = Access(config, tokens, app[CLOCK])
     app[READINESS].add("signing_key", tokens.check_ready)
     try:
         yield
