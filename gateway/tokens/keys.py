@@ -139,6 +139,7 @@ class KeyRing:
             )
         except KeyRingError as exc:
             log.error("key reload failed, keeping the current keys: %s", exc)
+            self._count_reload_error()
             return
         if self.active is not None and not _signs(files, self._clock.time()):
             # The files are gone (a Secret unmounted, a volume emptied, a stray rm): a ring with
@@ -149,8 +150,13 @@ class KeyRing:
                 "keys loaded in memory; restore the key files (a restart would fail now)",
                 self.keys_dir, len(self._files),
             )  # fmt: skip
+            self._count_reload_error()
             return
         self._apply(files, cache)
+
+    def _count_reload_error(self) -> None:
+        if self._metrics is not None:
+            self._metrics.key_reload_errors.inc()
 
     def _apply(self, files: list[KeyFile], cache: _Cache) -> None:
         self._cache = {k.path: cache[k.path] for k in files if k.path in cache}
