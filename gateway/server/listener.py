@@ -27,6 +27,7 @@ goes out without a ``Server`` header (``GatewayRequest``): the application's
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
@@ -45,6 +46,7 @@ __all__ = [
     "ConnectionLimits",
     "GatewayRequest",
     "GuardedSite",
+    "bare_responses",
 ]
 
 log = logging.getLogger("gateway.server")
@@ -80,6 +82,14 @@ class GatewayRequest(web.Request):
     async def _prepare_hook(self, response: web.StreamResponse) -> None:
         await super()._prepare_hook(response)
         response.headers.popall(hdrs.SERVER, None)
+
+
+def bare_responses(server: web.Server) -> None:
+    """Make ``server`` (a runner's, before its site starts) build ``GatewayRequest``s: no
+    ``Server`` header on any response, aiohttp's own 400s included. For listeners without a
+    ``ConnectionGuard`` (which does the same)."""
+    make = cast(Callable[..., web.BaseRequest], server.request_factory)
+    server.request_factory = functools.partial(make, _cls=GatewayRequest)
 
 
 def _raw_json(status: str, error: str, description: str, extra: str = "") -> bytes:

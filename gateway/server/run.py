@@ -30,7 +30,12 @@ from gateway import __version__
 from gateway.config import Config
 from gateway.server.app import create_app
 from gateway.server.keys import METRICS, READINESS
-from gateway.server.listener import ConnectionGuard, ConnectionLimits, GuardedSite
+from gateway.server.listener import (
+    ConnectionGuard,
+    ConnectionLimits,
+    GuardedSite,
+    bare_responses,
+)
 from gateway.server.metrics import metrics_app
 from gateway.server.telemetry import ListenerMetrics
 
@@ -150,6 +155,8 @@ async def _start_metrics_listener(config: Config, app: web.Application) -> web.A
         return None
     runner = web.AppRunner(metrics_app(app, m.path), access_log=None)
     await runner.setup()
+    assert runner.server is not None
+    bare_responses(runner.server)
     sock = bind_socket(m.host, m.port, reuse_port=config.server.workers > 1)
     await web.SockSite(runner, sock).start()
     return runner

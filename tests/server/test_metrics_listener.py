@@ -52,6 +52,14 @@ async def test_metrics_on_their_own_listener_not_on_the_main_one(tmp_path: Path)
         assert status == 200 and "wxgate_http_requests_total" in text and server is None
         status, _, _ = await get(f"http://127.0.0.1:{port}/metrics")
         assert status == 404  # not a route of the main listener
+        # aiohttp's own 400 for a malformed request names no server software there either
+        reader, writer = await asyncio.open_connection("127.0.0.1", metrics.port)
+        writer.write(b"GET /metrics HTTP/1.1 trailing\r\nHost: x\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        head = answer.partition(b"\r\n\r\n")[0].lower()
+        assert head.startswith(b"http/1.1 400") or head.startswith(b"http/1.0 400"), answer
+        assert b"\r\nserver:" not in head, answer
 
 
 @pytest.mark.asyncio
