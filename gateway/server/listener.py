@@ -73,6 +73,8 @@ class ConnectionLimits:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return True
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d
         return not any(ip in net for net in self.exempt)
 
 

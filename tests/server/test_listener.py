@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from gateway.server.listener import ConnectionLimits
 from gateway.server.run import bind_socket, serve
 from tests.conftest import dev_config
 
@@ -206,3 +208,14 @@ def test_the_limits_hold_on_uvloop(tmp_path: Path) -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario())
+
+
+def test_trusted_proxies_are_exempt_in_either_address_family() -> None:
+    limits = ConnectionLimits(
+        max_per_address=1,
+        exempt=(ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")),
+    )
+    assert not limits.capped("10.1.2.3") and not limits.capped("::ffff:10.1.2.3")
+    assert not limits.capped("fd00::1")
+    assert limits.capped("192.0.2.1") and limits.capped("::ffff:192.0.2.1")
+    assert not ConnectionLimits(max_per_address=0).capped("192.0.2.1")  # 0: no cap
