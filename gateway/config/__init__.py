@@ -13,6 +13,7 @@ reads the process's, ``WXGATE_CONFIG`` included).
 """
 
 from gateway.config import tree
+from gateway.config.authz_rules import route_has_policy
 from gateway.config.loader import (
     CONFIG_PATH_VARIABLE,
     load_config,
@@ -30,6 +31,7 @@ __all__ = [
     "load_config",
     "load_process_config",
     "os_environ",
+    "route_has_policy",
     "validate",
     "validate_oidc_client",
     "with_workers",

@@ -38,6 +38,7 @@ from gateway.server.listener import (
 )
 from gateway.server.metrics import metrics_app
 from gateway.server.telemetry import ListenerMetrics
+from gateway.server.verify_listener import VerifyListener, start_verify_listener
 
 __all__ = ["ClientErrorFilter", "bind_socket", "is_loopback", "serve"]
 
@@ -131,6 +132,7 @@ async def serve(
     )
     await GuardedSite(runner, sock, guard.protocol).start()
     metrics_runner = await _start_metrics_listener(config, app)
+    verify = await _start_verify_listener(config, app)
     _banner(config, host, port)
     if on_started is not None:
         on_started(config)
@@ -143,6 +145,8 @@ async def serve(
         )
         if metrics_runner is not None:
             await metrics_runner.cleanup()
+        if verify is not None:
+            await verify.close()
         await runner.cleanup()
         log.info("stopped")
 
@@ -160,6 +164,17 @@ async def _start_metrics_listener(config: Config, app: web.Application) -> web.A
     sock = bind_socket(m.host, m.port, reuse_port=config.server.workers > 1)
     await web.SockSite(runner, sock).start()
     return runner
+
+
+async def _start_verify_listener(config: Config, app: web.Application) -> VerifyListener | None:
+    settings = config.forward_auth
+    if not settings.listen_port:
+        return None
+    listener = await start_verify_listener(
+        app, settings.listen_host, settings.listen_port, reuse_port=config.server.workers > 1
+    )
+    log.info("forward auth at http://%s:%d/auth/verify", settings.listen_host, listener.port)
+    return listener
 
 
 async def _wait_for_signals(app: web.Application, drain_seconds: float) -> None:

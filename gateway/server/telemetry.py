@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gateway.login import LoginMetrics, ScanMetrics
+from gateway.admin import AdminMetrics
+from gateway.authz import AuthzMetrics
+from gateway.limits import LimitMetrics
+from gateway.login import FollowMetrics, LoginMetrics, ScanMetrics
 from gateway.metrics import LATENCY_BUCKETS, Metrics
 from gateway.oidc import OidcMetrics
 from gateway.store import StoreMetrics
@@ -81,6 +84,10 @@ FAMILY_SETS = (
     ScanMetrics,
     ProxyMetrics,
     OidcMetrics,
+    AdminMetrics,
+    AuthzMetrics,
+    FollowMetrics,
+    LimitMetrics,
     ListenerMetrics,
 )
 

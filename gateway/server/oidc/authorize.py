@@ -130,7 +130,10 @@ async def _ask_consent(
 async def consent(request: web.Request) -> web.StreamResponse:
     """The consent form: allow (remembered, then a code) or deny (``access_denied``)."""
     provider = request.app[OIDC]
-    form = await read_params(request)
+    try:
+        form = await read_params(request)
+    except InvalidRequest as exc:  # a browser's form: a page, not the JSON error
+        return oidc_error_page(request, f"invalid_request: {exc.description}", page_lang(request))
     raw = await request.app[STORE].take(f"oidc:consent-form:{form.get('consent', '')}")
     caller = await authenticate(request, _BROWSER)
     if raw is None or caller.claims is None:
