@@ -32,7 +32,7 @@ from gateway.errors import GatewayError, NotFound, TemporarilyUnavailable
 from gateway.login.identity import SessionIssuer
 from gateway.login.metrics import LoginMetrics
 from gateway.login.scan import NewTicket, ScanLogin
-from gateway.login.scan_ticket import PENDING, Identity
+from gateway.login.scan_ticket import PENDING, Identity, Ticket
 from gateway.metrics import Metrics
 from gateway.store import Store
 from gateway.users import Identity as UserIdentity
@@ -114,33 +114,30 @@ class FollowLogin:
         await self._store.set(scene_key(app.appid, scene), created.ticket.id, qr.expire_seconds)
         return created
 
-    async def ticket_for(self, appid: str, scene: str) -> str | None:
-        """The id of the pending ticket a scene belongs to; None for an unknown scene or a
-        ticket already confirmed, used or expired (then the push logs nobody in)."""
+    async def ticket_for(self, appid: str, scene: str) -> Ticket | None:
+        """The pending ticket a scene belongs to; None for an unknown scene or a ticket
+        already confirmed, used or expired (then the push logs nobody in)."""
         if not 0 < len(scene) <= 64:
             return None
         ticket_id = await self._store.get(scene_key(appid, scene))
         ticket = None if ticket_id is None else await self._scan.load(ticket_id)
         if ticket is None or ticket.effective_state(self._clock.time()) != PENDING:
             return None
-        return ticket.id
+        return ticket
 
-    def confirm_later(self, app_name: str, ticket_id: str, openid: str) -> None:
+    def confirm_later(self, app_name: str, ticket: Ticket, openid: str) -> None:
         """Run ``confirm`` after the push was answered (WeChat waits 5 s at most, §2.15)."""
         task = asyncio.get_running_loop().create_task(
-            self.confirm(app_name, ticket_id, openid), name="wxgate-follow-confirm"
+            self.confirm(app_name, ticket, openid), name="wxgate-follow-confirm"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def confirm(self, app_name: str, ticket_id: str, openid: str) -> None:
-        """Who scanned (``cgi-bin/user/info``), linked unionid-first, confirms the ticket."""
+    async def confirm(self, app_name: str, ticket: Ticket, openid: str) -> None:
+        """Who scanned (``cgi-bin/user/info``), linked unionid-first, confirms the ticket (the
+        pending ticket as ``ticket_for`` read it: the transition checks it is still so)."""
         app = self._config.wechat.apps[app_name]
         try:
-            ticket = await self._scan.get(ticket_id)
-            if ticket.effective_state(self._clock.time()) != PENDING:
-                log.info("follow: a scan for a ticket no longer pending app=%s", app_name)
-                return
             unionid = await self._unionid(app_name, app.appid, openid)
             identity = UserIdentity(app_name, app.appid, openid, unionid)
             user, created = await self._sessions.users.link(identity, None)

@@ -160,11 +160,11 @@ class PushReceiver:
         scene = message.scene
         if scene is None:
             return "accepted"  # an ordinary follow, an unfollow, anything else: nothing to do
-        ticket_id = await self._follow.ticket_for(ep.app.appid, scene)
-        if ticket_id is None or not ep.app.follow_login:
-            log.info("follow: a scan for an unknown or expired scene app=%s", ep.name)
+        ticket = await self._follow.ticket_for(ep.app.appid, scene)
+        if ticket is None or not ep.app.follow_login:
+            log.info("follow: a scan for an unknown, used or expired scene app=%s", ep.name)
             return "unknown_scene"
-        self._follow.confirm_later(ep.name, ticket_id, message.from_user)
+        self._follow.confirm_later(ep.name, ticket, message.from_user)
         return "accepted"
 
     def _reply(self, ep: _Endpoint, push: Push, now: float) -> Reply:

@@ -37,13 +37,15 @@ from gateway.wechat import MessageCipher, envelope_xml, event_xml, signature
 from tests.bench.bench_scan import (
     PC_UA,
     ROOT,
+    Client,
     Proc,
+    one_ticket,
     pin,
     raise_fd_limit,
+    scanned_tickets,
     start_gateway,
     summary_ms,
 )
-from tests.bench.bench_scan import measure as measure_scan
 from tests.fixtures.net import free_port
 from tests.fixtures.redis_server import RedisServer, unique_prefix
 
@@ -52,6 +54,7 @@ TOKEN = "wxgatedevtoken"
 AES_KEY = "ZGV2LW9ubHktZW5jb2RpbmctYWVzLWtleS1mb3Itd3g"
 EVENTS = "/auth/wechat/mp/events"
 _counter = 0
+_people = 0
 
 
 def push_request(
@@ -95,16 +98,21 @@ async def openid_on(session: aiohttp.ClientSession, gw: Proc, user: str) -> str:
         return str((await r.json())["openid"])
 
 
-async def measure(
-    args: argparse.Namespace, store: str, a: Proc, b: Proc, *, returning: bool
-) -> dict[str, Any]:
-    """``returning``: one follower scans every QR (its unionid cached after the first), else a
-    new person each time (``cgi-bin/user/info`` and a new user for every login)."""
+async def follow_samples(
+    count: int, store: str, a: Proc, b: Proc, *, returning: bool
+) -> tuple[list[float], list[float]]:
+    """Push -> notified and push answer times (s). ``returning``: one follower scans every QR
+    (its unionid cached after the first), else a new person each time (``cgi-bin/user/info``
+    and a new user for every login)."""
+    global _people
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": PC_UA}) as pc, \
             aiohttp.ClientSession() as wechat:  # fmt: skip
-        tickets = await follow_tickets(pc, a, args.tickets + 20)
-        people = [f"bench-{store}-{'r' if returning else i}" for i in range(len(tickets))]
+        tickets = await follow_tickets(pc, a, count)
+        people = []
+        for _ in tickets:
+            _people += 1
+            people.append(f"bench-{store}-{'r' if returning else _people}")
         openids = [await openid_on(wechat, b, p) for p in people]
         notify, answer = [], []
         for t, openid in zip(tickets, openids, strict=True):
@@ -120,8 +128,45 @@ async def measure(
                     await r.read()
                 answer.append(time.perf_counter() - started)
                 assert json.loads(msg.data)["state"] == "confirmed", msg.data
-    return {"part": 1, "store": store, "follower": "returning" if returning else "new",
-            **summary_ms(notify[20:]), "push_answer": summary_ms(answer[20:])}  # fmt: skip
+    return notify, answer
+
+
+async def scan_samples(count: int, a: Proc, b: Proc) -> list[float]:
+    """Flow D on the same processes: the mini-program's confirm at ``b`` -> the PC's WebSocket
+    on ``a`` (``bench_scan``'s measurement)."""
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": PC_UA}) as pc, \
+            aiohttp.ClientSession() as ph:  # fmt: skip
+        client = Client(pc, ph)
+        await client.login_phone(b.base)
+        tickets = await scanned_tickets(client, a, b, count)
+        return [await one_ticket(client, a, b, "ws", t) for t in tickets]
+
+
+async def measure(args: argparse.Namespace, store: str, a: Proc, b: Proc) -> list[dict[str, Any]]:
+    """Flow D, flow E with a returning follower and with new people, alternating in rounds so
+    the machine's noise falls on all three alike; the first round's first 20 are warm-up."""
+    per_round = max(1, args.tickets // args.rounds)
+    scan: list[float] = []
+    follow: dict[bool, tuple[list[float], list[float]]] = {True: ([], []), False: ([], [])}
+    for n in range(args.rounds):
+        warm = 20 if n == 0 else 0
+        scan += (await scan_samples(per_round + warm, a, b))[warm:]
+        for returning in (True, False):
+            notify, answer = await follow_samples(per_round + warm, store, a, b,
+                                                  returning=returning)  # fmt: skip
+            follow[returning][0].extend(notify[warm:])
+            follow[returning][1].extend(answer[warm:])
+    base = summary_ms(scan)
+    rows = [{"part": 1, "store": store, "flow": "scan (D), baseline", **base}]
+    for returning, (notify, answer) in follow.items():
+        row = {"part": 1, "store": store, "flow": "follow (E)",
+               "follower": "returning" if returning else "new", **summary_ms(notify),
+               "push_answer": summary_ms(answer)}  # fmt: skip
+        row["p50_vs_scan_ratio"] = round(row["p50_ms"] / base["p50_ms"], 2)
+        row["p99_vs_scan_ratio"] = round(row["p99_ms"] / base["p99_ms"], 2)
+        rows.append(row)
+    return rows
 
 
 async def throughput(args: argparse.Namespace, gw: Proc) -> dict[str, Any]:
@@ -181,15 +226,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             procs.append(b)
             for store, waiter, receiver in (("memory", memory, memory),
                                             ("redis-two-replicas", a, b)):  # fmt: skip
-                # flow D's confirm -> PC notified (WebSocket) in the same run: the baseline
-                scan = await measure_scan(args, store, waiter, receiver, "ws")
-                for returning in (True, False):
-                    follow = await measure(args, store, waiter, receiver, returning=returning)
-                    follow["scan_login_ws"] = {k: scan[k] for k in ("n", "p50_ms", "p99_ms")}
-                    ratio = follow["p99_ms"] / scan["p99_ms"]
-                    follow["p99_vs_scan_login_ratio"] = round(ratio, 2)
-                    rows.append(follow)
-                    print(json.dumps(rows[-1]), flush=True)
+                for row in await measure(args, store, waiter, receiver):
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
             plain = await start_gateway("plain", workdir / "p", {
                 "WXGATE_WECHAT__APPS__MP__MESSAGE_MODE": "plain",
                 "WXGATE_LOGGING__ACCESS_LOG": "true", "WXGATE_LOGGING__LEVEL": "INFO"})  # fmt: skip
@@ -207,7 +246,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tickets", type=int, default=500, help="tickets per latency row")
+    p.add_argument("--tickets", type=int, default=600, help="tickets per latency row")
+    p.add_argument("--rounds", type=int, default=6, help="alternating rounds per row")
     p.add_argument("--events", type=int, default=5000, help="pushes for the throughput row")
     p.add_argument("--concurrency", type=int, default=32, help="connections for throughput")
     p.add_argument("--json", default=str(ROOT / "tests" / "bench" / "results" / "follow.json"))
