@@ -143,13 +143,18 @@ async def test_status_lookups_per_address(gw: Gateway) -> None:
 
 
 async def test_forward_auth_failures_per_address(gw: Gateway) -> None:
-    """Two failed checks (401) from an address, then every check from it is 429 for the rest
-    of the window, even one that would pass; other addresses are unaffected."""
+    """Two refused credentials (401 with a forged token) from an address, then every check
+    from it is 429 for the rest of the window, even one that would pass; other addresses are
+    unaffected. Anonymous 401s (no credential) do not count."""
     me, verify = next(_ADDRESSES), "/auth/verify"
     required = {"X-Original-URI": "/demo/x"}
+    forged = {**required, "Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.AAAA"}
     client = gw.client()
-    for _ in range(LIMIT):
+    for _ in range(LIMIT + 3):  # anonymous: not failures of a credential
         async with client.get(verify, headers={**required, **_from(me)}) as r:
+            assert r.status == 401
+    for _ in range(LIMIT):
+        async with client.get(verify, headers={**forged, **_from(me)}) as r:
             assert r.status == 401
     public = {"X-Original-URI": "/public/x"}
     async with client.get(verify, headers={**public, **_from(me)}) as r:

@@ -95,3 +95,12 @@ async def test_openapi_json_is_public_and_cacheable(aiohttp_client: Any, tmp_pat
     assert document["openapi"].startswith("3.1")
     assert document["components"]["schemas"]["Error"]["required"] == ["error", "error_description"]
     assert (await client.head("/openapi.json")).status == 200
+
+
+@pytest.mark.parametrize("make", [dev_config, _prod_like], ids=["dev", "production"])
+def test_the_document_is_valid_openapi_3_1(make: Any, tmp_path: Path) -> None:
+    """Checked against the OpenAPI 3.1 meta-schema (the copy schemathesis ships)."""
+    from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
+
+    document = build_document(make(tmp_path).resolved(), "0")
+    assert [str(e) for e in OPENAPI_31_VALIDATOR.iter_errors(document)] == []

@@ -10,6 +10,8 @@ the check and a ``curl`` line that reproduces it.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,3 +111,18 @@ def test_no_5xx_and_every_answer_as_described(api: Any) -> None:
         if (found := _fuzz(operation, mode)) is not None
     ]
     assert not failures, f"{len(failures)} operation(s) failed:\n\n" + "\n\n".join(failures)
+
+
+def test_a_wrong_description_fails_with_a_reproduction(live_gateway: Server) -> None:
+    """The run cannot pass vacuously: the live gateway against a description that says
+    ``/healthz`` answers text/plain fails, naming the check and how to reproduce it."""
+    with urllib.request.urlopen(f"{live_gateway.base}/openapi.json", timeout=10) as r:
+        document = json.load(r)
+    ok = document["paths"]["/healthz"]["get"]["responses"]["200"]
+    ok["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    schema = schemathesis.openapi.from_dict(document)
+    schema.config.update(base_url=live_gateway.base)
+    operation = schema["/healthz"]["GET"]
+    found = _fuzz(operation, GenerationMode.POSITIVE)
+    assert found is not None and "GET /healthz (positive)" in found
+    assert "Undocumented Content-Type" in found and "curl" in found

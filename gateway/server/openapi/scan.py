@@ -85,8 +85,7 @@ def paths(config: Config) -> Paths:
         "/auth/qr/{ticket}/scan": {
             "get": op("The phone scanned in WeChat's browser", _TAG, responses(
                 _302=_REDIRECT, _200={"description": "a message page", "content": HTML},
-                **{"_4XX": _PAGE_ERROR}), parameters=[_TICKET])
-            | {"security": [{}, {"session": []}]},
+                **{"_4XX": _PAGE_ERROR}), parameters=[_TICKET], security=[{}, {"session": []}]),
             "post": {**action, "summary": "The mini-program scanned", "security": [{"bearer": []}]},
         },
         "/auth/qr/{ticket}/confirm": {

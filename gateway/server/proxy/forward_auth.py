@@ -43,7 +43,7 @@ Answers:
   and turns any other status into its own 500.
 
 Counted in ``wxgate_forward_auth_decisions_total{result}``: allowed, unauthenticated, forbidden,
-redirect, invalid. Failed decisions (401, 403) count against the client address's
+redirect, invalid. Failed decisions (a refused credential, a 403) count against the client address's
 ``limits.forward_auth_failures_per_address``: past it, 429 with ``Retry-After`` (nginx passes
 a 429 from ``auth_request`` on as its own 500, so keep the limit well above what a busy
 office behind one address fails in a window; 0 turns it off).
@@ -113,14 +113,21 @@ class ForwardAuth:
         self._narrowed: dict[tuple[str, str, str, str], Policy] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """The decision; an address with too many failed decisions (401, 403) in the window
-        gets 429 (``limits.forward_auth_failures_per_address``) until the window ends."""
+        """The decision; an address with too many failed decisions in the window gets 429
+        (``limits.forward_auth_failures_per_address``) until the window ends. A failure is a
+        credential refused (401 with a token or cookie presented: forged, expired, revoked)
+        or a 403; a 401 for no credential at all is not: every anonymous visit to a protected
+        page is one, and counting those would shut out a whole office behind one address."""
         request[ROUTE_LABEL] = VERIFY_PATH
         limiter, client = request.app[LIMITER], client_ip(request)
         await limiter.check("forward_auth_failures", client)
         try:
             return await self._decide(request)
-        except (AuthenticationRequired, AccessDenied, InsufficientScope):
+        except AuthenticationRequired as exc:
+            if exc.presented:
+                await limiter.note("forward_auth_failures", client)
+            raise
+        except (AccessDenied, InsufficientScope):
             await limiter.note("forward_auth_failures", client)
             raise
 
@@ -307,5 +314,7 @@ def setup_routes(app: web.Application) -> None:
     ``ForwardAuth`` is built by the composition root, ``server.app``), and the page a front
     proxy shows for a 403 (``/auth/no-access``)."""
     app.router.add_route("*", VERIFY_PATH, _handler)
-    app.router.add_route("*", VERIFY_PATH + "/{tail:.*}", _handler)
+    # [\s\S], not ".": Envoy's appended path may decode to a newline (%0A), and the route
+    # must still match (a 404 there would be neither allow nor deny; found by schemathesis)
+    app.router.add_route("*", VERIFY_PATH + "/{tail:[\\s\\S]*}", _handler)
     app.router.add_get(NO_ACCESS_PATH, _no_access)
