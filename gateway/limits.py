@@ -7,6 +7,11 @@ across replicas; past the configured number the caller gets ``RateLimited`` (HTT
 server decides who the party is (``server.common.client_ip``, trusted proxies only) and which
 limit a request counts against; README "Abuse limits" is the table.
 
+The limits fail open: when the Store cannot be reached (``StoreUnavailable``) an event is
+neither counted nor refused, so a Redis outage does not turn forward auth and the proxy, which
+otherwise need no Store round trip for a valid token, into 503s (README "Faults"); the flows that
+need the Store answer 503 on their own.
+
 Concurrent waiters per address are a cap, not a rate, kept per process by the scan hub
 (``limits.waiters_per_address``): they hold this process's sockets and memory, and a count
 shared across replicas could not be released reliably when a replica dies.
@@ -14,13 +19,14 @@ shared across replicas could not be released reliably when a replica dies.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
 from gateway.config import LimitsConfig
-from gateway.errors import RateLimited
+from gateway.errors import RateLimited, StoreUnavailable
 from gateway.metrics import Metrics
 
 __all__ = ["KINDS", "Kind", "LimitMetrics", "Limiter"]
@@ -95,13 +101,18 @@ class Limiter:
         if limit <= 0:
             return
         key = _key(kind, party)
-        if await self._store.incr(key, self._window) > limit:
+        try:
+            count = await self._store.incr(key, self._window)
+        except StoreUnavailable:
+            return  # fail open (module doc)
+        if count > limit:
             await self._refuse(kind, key)
 
     async def note(self, kind: Kind, party: str) -> None:
         """Count one event without refusing (failures, counted after the fact)."""
         if self.limit(kind) > 0:
-            await self._store.incr(_key(kind, party), self._window)
+            with contextlib.suppress(StoreUnavailable):  # fail open (module doc)
+                await self._store.incr(_key(kind, party), self._window)
 
     async def check(self, kind: Kind, party: str) -> None:
         """RateLimited if ``party`` is already past the limit of ``kind`` (counts nothing)."""
@@ -109,7 +120,10 @@ class Limiter:
         if limit <= 0:
             return
         key = _key(kind, party)
-        count = await self._store.get(key)
+        try:
+            count = await self._store.get(key)
+        except StoreUnavailable:
+            return  # fail open (module doc)
         if count is not None and int(count) >= limit:
             await self._refuse(kind, key)
 
