@@ -61,6 +61,9 @@ __all__ = ["RefreshTokens", "RolesSource", "Session", "TokenPair", "refresh_key"
 #: a role change reaches the tokens at the next refresh at the latest.
 RolesSource = Callable[[str], Awaitable[Collection[str]]]
 
+#: The OpenID Provider scope a client needs for its tokens to carry the user's roles.
+ROLES_SCOPE = "roles"
+
 _KEEP_AFTER_END = 7200.0
 # HKDF info of the sealed successor pair (see ``gateway.sealed``)
 _SUCCESSOR = b"wxgate refresh successor v1"
@@ -190,7 +193,7 @@ class RefreshTokens:
         expires_at = session.expires_at
         fields = {"state": "active", "sid": session.sid, "sub": session.sub}
         fields.update(issued_at=str(now), expires_at=str(expires_at))
-        roles = await self.roles_of(session.sub) if self.roles_of is not None else ()
+        roles = await self._roles(session)
         await self._store.create_record(key, fields, max(1.0, expires_at - now))
         access = self._issuer.issue(
             session.sub,
@@ -216,6 +219,15 @@ class RefreshTokens:
             client_id=session.client_id,
         )
         return pair, key, access.exp
+
+    async def _roles(self, session: Session) -> Collection[str]:
+        """The roles the session's access tokens carry: the gateway's own sessions always;
+        an OpenID Provider client's only when it was granted the ``roles`` scope."""
+        if self.roles_of is None:
+            return ()
+        if session.client_id and ROLES_SCOPE not in session.scope.split():
+            return ()
+        return await self.roles_of(session.sub)
 
     async def refresh(self, token: str, client_id: str = "") -> TokenPair:
         """Rotate ``token``: a new pair, or the same pair again within the grace window.
