@@ -11,7 +11,8 @@ pass a token, a code or a secret, and ``details`` values are bounded in length.
 Policy denials (``denied``) are recorded at most once per subject and route per
 ``audit.denial_interval`` seconds, per process, so a client looping on a forbidden route cannot
 flood the table. Failed logins (``login_failed``: kind ``login``, empty subject, ``result`` the
-refusal's machine code) are rate-limited the same way, per client address, flow and result, so
+refusal's machine code) and refusals on the OpenID Provider's consent page
+(``consent_denied``) are rate-limited the same way, per client address, flow and result, so
 a flood of bad callbacks cannot flood it either. A sweeper deletes entries older than
 ``audit.retention_days`` every ``audit.sweep_interval`` seconds (``start``/``close``).
 """
@@ -110,6 +111,18 @@ class AuditLog:
         return await self._record_quietly(
             "failed login", "login", flow, result=result, details={"flow": flow, "app": appid}
         )
+
+    async def consent_denied(self, subject: str, client_id: str) -> bool:
+        """Record that ``subject`` refused OpenID Provider client ``client_id`` on the consent
+        page (kind ``login``, action ``oidc_consent``, result ``access_denied``), rate-limited
+        like a failed login (per client address, subject and client). Never raises."""
+        client_ip, _ = current_client()
+        if self._throttled(("consent", client_ip, f"{subject} {client_id}")):
+            return False
+        return await self._record_quietly(
+            "consent denial", "login", "oidc_consent", subject=subject,
+            result="access_denied", details={"client_id": client_id},
+        )  # fmt: skip
 
     def _throttled(self, key: tuple[str, str, str]) -> bool:
         """Whether ``key`` was let through less than ``audit.denial_interval`` seconds ago;
