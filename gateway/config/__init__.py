@@ -22,6 +22,7 @@ from gateway.config.loader import (
 )
 from gateway.config.oidc_rules import validate_oidc_client
 from gateway.config.rules import validate
+from gateway.config.store_url import StoreURL, parse_store_url
 from gateway.config.tree import *  # noqa: F403 (the tree's public names, listed in tree.__all__)
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "load_config",
     "load_process_config",
     "os_environ",
+    "parse_store_url",
+    "StoreURL",
     "validate",
     "validate_oidc_client",
     "with_workers",
