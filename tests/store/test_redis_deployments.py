@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio
 
 from gateway.config import StoreConfig, StoreURL, parse_store_url
+from gateway.store import MessagesLost
 from gateway.store.redis import RedisStore
 from tests.fixtures.redis_cluster import RedisClusterNodes
 from tests.fixtures.redis_sentinel import SentinelDeployment
@@ -103,6 +104,8 @@ async def test_sentinel_failover_keeps_data_and_subscriptions(
             new = await asyncio.to_thread(redis_sentinel.failover)
 
             assert new != old
+            with pytest.raises(MessagesLost):  # once re-subscribed on the new primary
+                await recv(sub, timeout=10)
             await eventually(store.ping)
             moved = await eventually(lambda: store.transition("r", from_states=["a"], to_state="b"))
             assert moved.ok  # the record survived on the promoted replica; writes reach it
