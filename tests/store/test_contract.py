@@ -33,7 +33,7 @@ from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
 from tests.fixtures.redis_server import RedisServer, unique_prefix
 
-SHORT = 0.15  # a TTL that the tests let run out
+SHORT = 0.3  # a TTL that the tests let run out (long enough for a loaded 2-core machine)
 WAIT = 3.0  # upper bound for anything that should happen "at once"
 
 T = TypeVar("T")

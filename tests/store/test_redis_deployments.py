@@ -4,13 +4,15 @@ over the cluster's masters, and a Sentinel failover under a live subscription.""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 import redis.asyncio
 
-from gateway.config import StoreConfig, StoreURL, parse_store_url
-from gateway.store import MessagesLost
+from gateway.config import ConfigError, StoreConfig, StoreURL, parse_store_url
+from gateway.store import MessagesLost, create_store
 from gateway.store.redis import RedisStore
+from tests.conftest import dev_config
 from tests.fixtures.redis_cluster import RedisClusterNodes
 from tests.fixtures.redis_sentinel import SentinelDeployment
 from tests.fixtures.redis_server import unique_prefix
@@ -126,3 +128,20 @@ async def _replicated(primary_port: int) -> None:
         assert await client.execute_command("WAIT", 1, 2000) == 1
     finally:
         await client.aclose()
+
+
+@pytest.mark.redis
+async def test_create_store_and_config_take_every_deployment(
+    redis_cluster: RedisClusterNodes, redis_sentinel: SentinelDeployment, tmp_path: Path
+) -> None:
+    for url in (redis_cluster.url, redis_sentinel.url):
+        config = dev_config(tmp_path, WXGATE_STORE__URL=url)
+        store = create_store(config.store)
+        try:
+            assert isinstance(store, RedisStore)
+            await store.ping()
+        finally:
+            await store.close()
+    with pytest.raises(ConfigError) as info:
+        dev_config(tmp_path, WXGATE_STORE__URL="redis+sentinel://127.0.0.1:1/")
+    assert "store.url: a Sentinel URL names the service" in str(info.value.problems)
