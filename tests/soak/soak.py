@@ -20,8 +20,9 @@ loop tasks. The report (stdout, and tests/bench/results/soak.json): per kind the
 (``SOAK_WARMUP``, default a tenth of the run) and at the end, its growth and slope; descriptor
 and task ranges after the warm-up; ERROR lines in the gateway's log. Exit status 1 on any error.
 
-Environment: ``SOAK_SECONDS`` (600), ``SOAK_RATE`` (40), ``SOAK_CONCURRENCY`` (64),
-``SOAK_SAMPLE`` (5), ``SOAK_WARMUP`` (``SOAK_SECONDS``/10), ``SOAK_USERS`` (50).
+Environment: ``SOAK_SECONDS`` (600), ``SOAK_RATE`` (40), ``SOAK_CONCURRENCY`` (64, also the
+client's connection limit), ``SOAK_SAMPLE`` (5), ``SOAK_WARMUP`` (``SOAK_SECONDS``/10),
+``SOAK_USERS`` (50), ``SOAK_MIX`` (a comma-separated subset of the kinds; default all).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from tests.fixtures.process import stop
 MINI_APPID = "wx00000000000000c3"
 PC_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
 MIX = ["proxy"] * 4 + ["forward_auth"] * 4 + ["refresh", "mini_login", "scan"]
+KINDS = ("proxy", "forward_auth", "refresh", "mini_login", "scan")
 LIFTED = {  # every request comes from 127.0.0.1: the per-address limits would answer 429
     "WXGATE_LOGIN__RATE_LIMIT_PER_MINUTE": "100000000",
     "WXGATE_SCAN__CREATE_RATE_PER_MINUTE": "100000000",
@@ -199,6 +201,17 @@ class Sample:
     fds: int
     threads: int
     tasks: int
+    in_flight: int = 0  # flows the generator had running
+
+
+def mix() -> list[str]:
+    """``MIX``, or only the kinds ``SOAK_MIX`` names (e.g. ``proxy,forward_auth``: no state
+    is created, so RSS growth there is not stored sessions)."""
+    chosen = [k.strip() for k in os.environ.get("SOAK_MIX", "").split(",") if k.strip()]
+    unknown = set(chosen) - set(KINDS)
+    if unknown:
+        raise SystemExit(f"SOAK_MIX: unknown kinds {sorted(unknown)}; choose from {KINDS}")
+    return [k for k in MIX if k in chosen] if chosen else list(MIX)
 
 
 def sample(pid: int, stats: Path, at: float) -> Sample:
@@ -216,9 +229,12 @@ def sample(pid: int, stats: Path, at: float) -> Sample:
 async def drive(base: str, pid: int, stats: Path) -> tuple[Results, list[Sample], float]:
     seconds, rate = env_float("SOAK_SECONDS", 600), env_float("SOAK_RATE", 40)
     every, pool = env_float("SOAK_SAMPLE", 5), int(env_float("SOAK_USERS", 50))
-    gate = asyncio.Semaphore(int(env_float("SOAK_CONCURRENCY", 64)))
+    concurrency = int(env_float("SOAK_CONCURRENCY", 64))
+    gate = asyncio.Semaphore(concurrency)
     results, samples = Results(), []
-    connector = aiohttp.TCPConnector(limit=0)
+    # At most one keep-alive connection per flow in flight: the gateway's descriptors and
+    # tasks then say what it holds beyond the connections the generator keeps open.
+    connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
         traffic = Traffic(base, http, results)
         for _ in range(10):
@@ -239,12 +255,14 @@ async def drive(base: str, pid: int, stats: Path) -> tuple[Results, list[Sample]
         started = time.monotonic()
         tasks: set[asyncio.Task[None]] = set()
         next_sample = started
-        for i, kind in enumerate(itertools.cycle(random.sample(MIX, len(MIX)))):
+        kinds = mix()
+        for i, kind in enumerate(itertools.cycle(random.sample(kinds, len(kinds)))):
             now = time.monotonic()
             if now - started >= seconds:
                 break
             if now >= next_sample:
                 samples.append(sample(pid, stats, now - started))
+                samples[-1].in_flight = len(tasks)
                 next_sample += every
             await asyncio.sleep(max(0.0, started + i / rate - now))
             await gate.acquire()
@@ -272,6 +290,7 @@ def report(results: Results, samples: list[Sample], elapsed: float, log: Path) -
     return {
         "seconds": round(elapsed, 1),
         "rate_flows_per_s": env_float("SOAK_RATE", 40),
+        "mix": sorted(set(mix())),
         "kinds": kinds,
         "errors_total": sum(results.errors.values()),
         "error_examples": results.examples,
@@ -284,6 +303,7 @@ def report(results: Results, samples: list[Sample], elapsed: float, log: Path) -
         "tasks": {"min": min(s.tasks for s in steady), "max": max(s.tasks for s in steady),
                   "end": last.tasks},
         "threads": {"max": max(s.threads for s in steady)},
+        "in_flight": {"max": max(s.in_flight for s in steady), "end": last.in_flight},
         "gateway_error_log_lines": len(error_lines),
         "gateway_error_log_examples": [line[:300] for line in error_lines[:5]],
         "samples": [vars(s) for s in samples],
