@@ -17,8 +17,11 @@ second (bounded to ``SOAK_CONCURRENCY`` in flight), a fixed mix of:
 Every ``SOAK_SAMPLE`` seconds it samples the gateway's RSS, open descriptors, threads and event
 loop tasks. The report (stdout, and tests/bench/results/soak.json): per kind the count, errors
 (an unexpected status or an exception; goal 0) and p50/p99; RSS after the warm-up
-(``SOAK_WARMUP``, default a tenth of the run) and at the end, its growth and slope; descriptor
-and task ranges after the warm-up; ERROR lines in the gateway's log. Exit status 1 on any error.
+(``SOAK_WARMUP``, default a tenth of the run) and at the end, its growth and slope (and per
+session or refresh rotation stored: the dev config's memory store keeps them for
+``tokens.refresh_ttl``, so with the full mix RSS grows with them; ``SOAK_MIX=proxy,forward_auth``
+stores nothing); descriptor and task ranges after the warm-up; ERROR lines in the gateway's
+log. Exit status 1 on any error.
 
 Environment: ``SOAK_SECONDS`` (600), ``SOAK_RATE`` (40), ``SOAK_CONCURRENCY`` (64, also the
 client's connection limit), ``SOAK_SAMPLE`` (5), ``SOAK_WARMUP`` (``SOAK_SECONDS``/10),
@@ -287,8 +290,15 @@ def report(results: Results, samples: list[Sample], elapsed: float, log: Path) -
              for kind, values in sorted(results.samples.items())}  # fmt: skip
     for kind, count in results.errors.items():
         kinds.setdefault(kind, {"n": 0, "errors": count})
+    # Sessions (a login or a redeemed ticket) and rotated refresh tokens are kept for
+    # refresh_ttl (30 days) in the store: with memory:// they are the gateway's own RSS.
+    stateful = sum(len(results.samples.get(k, ())) for k in ("mini_login", "scan", "refresh"))
+    steady_share = (last.at - first.at) / max(1e-9, elapsed)
+    per_state_kb = (last.rss_mb - first.rss_mb) * 1024 / max(1.0, stateful * steady_share)
     return {
         "seconds": round(elapsed, 1),
+        "stored_sessions_and_rotations": stateful,
+        "rss_growth_kb_per_stored": round(per_state_kb, 2),
         "rate_flows_per_s": env_float("SOAK_RATE", 40),
         "mix": sorted(set(mix())),
         "kinds": kinds,
