@@ -16,7 +16,7 @@ RP_DIR := tests/e2e/rp
 RP_STAMP := $(RP_DIR)/node_modules/.installed
 NODE_MAJOR_MIN := 20
 
-.PHONY: run test lint fmt bench soak deps system-deps venv clean
+.PHONY: run test lint fmt bench bench-deps soak deps system-deps venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -69,7 +69,19 @@ fmt: venv
 	$(BIN)/ruff format gateway tests
 	$(BIN)/ruff check --fix gateway tests
 
-bench: deps
+# the benchmark's peers only (Apache + mod_oauth2): `make test` never needs them
+BENCH_PACKAGES := apache2 libapache2-mod-oauth2
+bench-deps:
+	@if [ ! -e /usr/lib/apache2/modules/mod_oauth2.so ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "bench-deps: installing $(BENCH_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES) >/dev/null; \
+	  else \
+	    echo "bench-deps: missing; run: sudo apt-get install -y $(BENCH_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+bench: deps bench-deps
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 # Not in CI: 10 minutes of mixed traffic against one gateway (SOAK_SECONDS, SOAK_RATE, ...:

@@ -1,7 +1,8 @@
 """The ``wxgate`` command.
 
 Verbs: ``serve``, ``check-config``, ``keys generate|rotate|list``, ``token issue``,
-``clients new``, ``simulate``; ``--version``. Every verb that needs the configuration takes
+``clients new``, ``users list|show|grant|ungrant|disable|enable|sessions|logout``,
+``simulate``; ``--version``. Every verb that needs the configuration takes
 ``--config PATH`` and ``--dev`` (dev mode: ``config/dev.toml`` unless ``--config`` names another
 file); ``clients new`` needs none.
 ``serve`` and ``token issue`` take ``--host``/``--port``: in dev mode the issuer follows that
@@ -19,8 +20,10 @@ import re
 import secrets
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from gateway import __version__
+from gateway.admin import users_command
 from gateway.config import (
     DEV_CONFIG_PATH,
     Config,
@@ -93,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     _bind_args(issue, "the gateway's bind")
     issue.add_argument("--sub", required=True, help="subject (user id)")
     issue.add_argument(
+        "--role", action="append", default=[], help="a role the token carries (repeatable)"
+    )
+    issue.add_argument(
         "--ttl",
         type=int,
         help="lifetime in seconds (default tokens.access_ttl; at most tokens.max_lifetime)",
@@ -115,11 +121,56 @@ def _parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--name", default="", help="shown on the consent page (default CLIENT_ID)")
 
+    _users_parser(verbs)
+
     sim = verbs.add_parser("simulate", help="run the WeChat simulator alone")
     _config_args(sim)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8081)
     return parser
+
+
+def _users_parser(verbs: Any) -> None:
+    users = verbs.add_parser("users", help="people: roles, disabling, sessions (audited)")
+    user_verbs = users.add_subparsers(dest="users_verb", metavar="ACTION", required=True)
+    listing = user_verbs.add_parser("list", help="users matching --query (sub, openid, ...)")
+    _config_args(listing)
+    listing.add_argument("--query", default="", help="sub, openid, unionid or nickname part")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (<= 200)")
+    for name, text in (
+        ("show", "a user with identities, roles and live sessions (JSON)"),
+        ("sessions", "a user's live sessions"),
+        ("disable", "refuse the user's logins and end every session on every replica"),
+        ("enable", "allow the user's logins again (ended sessions stay ended)"),
+        ("logout", "end every session of the user on every replica"),
+        ("grant", "give the user a role"),
+        ("ungrant", "take a role from the user"),
+    ):
+        verb = user_verbs.add_parser(name, help=text)
+        _config_args(verb)
+        verb.add_argument("sub", metavar="SUB")
+        if name in ("grant", "ungrant"):
+            verb.add_argument("role", metavar="ROLE")
+
+
+def _users(args: argparse.Namespace) -> int:
+    config = load(args)
+    configure_logging(config.logging.level, sys.stderr)
+    if not 1 <= getattr(args, "limit", 1) <= 200:
+        print("wxgate: --limit must be between 1 and 200", file=sys.stderr)
+        return 2
+    try:
+        lines = asyncio.run(
+            users_command(config, args.users_verb, sub=getattr(args, "sub", ""),
+                          role=getattr(args, "role", ""), query=getattr(args, "query", ""),
+                          limit=getattr(args, "limit", 50))
+        )  # fmt: skip
+    except GatewayError as exc:
+        print(f"wxgate: {exc.description}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    return 0
 
 
 def load(args: argparse.Namespace) -> Config:
@@ -188,7 +239,7 @@ def _token(args: argparse.Namespace) -> int:
         )
         return 2
     configure_logging(config.logging.level, sys.stderr)
-    print(token_issue(config, args.sub, args.ttl))
+    print(token_issue(config, args.sub, args.ttl, roles=args.role))
     return 0
 
 
@@ -271,6 +322,7 @@ _VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
     "keys": _keys,
     "token": _token,
     "clients": _clients,
+    "users": _users,
     "simulate": _simulate,
 }
 

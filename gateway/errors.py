@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 __all__ = [
     "AccessDenied",
+    "AccountDisabled",
     "BadGateway",
     "Conflict",
     "GatewayError",
@@ -87,6 +88,13 @@ class AccessDenied(GatewayError):
     error = "access_denied"
     status = 403
     default_description = "access denied"
+
+
+class AccountDisabled(AccessDenied):
+    """The person's account was disabled by an operator: no login until it is enabled."""
+
+    error = "account_disabled"
+    default_description = "this account has been disabled; contact the administrator"
 
 
 class NotFound(GatewayError):

@@ -15,11 +15,38 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
-__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact", "request_id_var"]
+__all__ = [
+    "JsonFormatter",
+    "RedactingFilter",
+    "client_var",
+    "configure_logging",
+    "current_client",
+    "redact",
+    "request_id_var",
+]
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+#: Who is on the other end of the request being served: a zero-argument callable returning
+#: ``(client address, User-Agent)``, set lazily by the server middleware (computed only when
+#: asked: session records and audit entries read it, the proxy's hot path never does).
+client_var: contextvars.ContextVar[Callable[[], tuple[str, str]] | None] = contextvars.ContextVar(
+    "client", default=None
+)
+
+
+def current_client() -> tuple[str, str]:
+    """``(client address, User-Agent)`` of the request being served (``("", "")`` outside
+    one, e.g. in the CLI), each bounded in length."""
+    facts = client_var.get()
+    if facts is None:
+        return "", ""
+    address, agent = facts()
+    return address[:64], agent[:256]
+
 
 MASK = "[redacted]"
 

@@ -11,7 +11,7 @@ import pytest
 
 from gateway import config as config_package
 from gateway.cli import main
-from gateway.config import DEV_CONFIG_PATH, ConfigError, SessionConfig, load_config
+from gateway.config import DEV_CONFIG_PATH, Config, ConfigError, SessionConfig, load_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "gateway.example.toml"
 
@@ -42,12 +42,16 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
                  "wechat-mini-secret", "oidc-pairwise-salt", "oidc-grafana"):  # fmt: skip
         (secrets / name).write_text("s3cret\n")
     (secrets / "session-key-encryption-key").write_text("A" * 43 + "=\n")
+    (secrets / "wxgate-admin-token").write_text("t" * 40 + "\n")
+    (secrets / "wechat-mp-server-token").write_text("consoleToken1\n")
+    (secrets / "wechat-mp-aes-key").write_text("B" * 43 + "\n")
     text = EXAMPLE.read_text().replace("/run/secrets/", f"{secrets}/")
     config = load_config(write(tmp_path, text), {})
     assert config.tokens.issuer.startswith("https://")
     assert config.wechat.apps["web"].secret == "s3cret"
     assert config.tokens.introspection_clients[0].client_secret == "s3cret"
     assert config.proxy.routes[0].prefix == "/api/"
+    assert (config.admin.token, config.audit.retention_days) == ("t" * 40, 180)
 
 
 def test_every_problem_is_reported_with_its_key_path(tmp_path: Path) -> None:
@@ -126,6 +130,23 @@ def test_production_rules(tmp_path: Path) -> None:
         load_config(path, {})
     assert "tokens.issuer: must be an https URL outside dev mode" in info.value.problems
     assert any(p.startswith("server.workers: more than one worker") for p in info.value.problems)
+
+
+def test_connection_limits_and_metrics_exposure_rules(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[server]\nheader_timeout=0\nkeepalive_timeout=-1\nmax_connections_per_address=-1\n"
+        "[metrics]\nhost=''\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {}, dev=True)
+    problems = info.value.problems
+    assert "server.header_timeout/keepalive_timeout: must be positive" in problems
+    assert any(p.startswith("server.max_connections_per_address:") for p in problems)
+    assert any(p.startswith("metrics.host: empty means no metrics listener") for p in problems)
+    # explicit opt-in to the main listener, or metrics off: both fine
+    for metrics in ("host=''\nmain_listener=true", "host=''\nenabled=false"):
+        load_config(write(tmp_path, f"[metrics]\n{metrics}\n"), {}, dev=True)
 
 
 def test_max_lifetime_is_at_least_the_access_ttl(tmp_path: Path) -> None:
@@ -268,7 +289,10 @@ def test_example_documents_every_key() -> None:
         return {re.sub(r"^wechat\.apps\.[^.]+", "wechat.apps.*", k) for k in keys}
 
     documented = norm(_documented_keys(tomllib.loads(EXAMPLE.read_text())))
-    missing = sorted(norm(walk(Config, "")) - documented)
+    from gateway.config.aliases import LIMIT_ALIASES
+
+    old_names = {f"{section}.{key}" for section, key in LIMIT_ALIASES}  # still read, not shown
+    missing = sorted(norm(walk(Config, "")) - documented - old_names)
     assert missing == []
 
 
@@ -487,3 +511,71 @@ def test_dev_config_registers_the_demo_clients() -> None:
     )
     not_dev = dataclasses.replace(resolved, dev=False)
     assert not_dev.resolved() is not_dev  # outside dev mode nothing is rewritten
+
+
+def test_follow_login_settings_are_checked(tmp_path: Path) -> None:
+    """Flow E: the console Token's charset, the 43-character EncodingAESKey, a key for
+    safe/compatible mode, and the settings only on official accounts (reference §2.15)."""
+    path = write(
+        tmp_path,
+        """
+        [wechat.apps.mp]
+        kind = "official_account"
+        appid = "wx1"
+        secret = "s"
+        server_token = "no spaces!"
+        encoding_aes_key = "short"
+        message_mode = "safe"
+        follow_login = true
+        [wechat.apps.web]
+        kind = "website"
+        appid = "wx2"
+        secret = "s"
+        follow_login = true
+        [wechat.apps.mp2]
+        kind = "official_account"
+        appid = "wx3"
+        secret = "s"
+        message_mode = "compatible"
+        follow_login = true
+        """,
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {}, dev=True)
+    text = "\n".join(info.value.problems)
+    assert "wechat.apps.mp.server_token: 3-32 letters and digits" in text
+    assert "wechat.apps.mp.encoding_aes_key: 43 letters and digits" in text
+    assert "wechat.apps.web: server_token, encoding_aes_key, follow_login" in text
+    assert "wechat.apps.mp2.server_token: required with follow_login" in text
+    assert "wechat.apps.mp2.encoding_aes_key: required in compatible mode" in text
+    good = load_config(path, {
+        "WXGATE_WECHAT__APPS__MP__SERVER_TOKEN": "consoleToken1",
+        "WXGATE_WECHAT__APPS__MP__ENCODING_AES_KEY": "C" * 43,
+        "WXGATE_WECHAT__APPS__WEB__FOLLOW_LOGIN": "false",
+        "WXGATE_WECHAT__APPS__MP2__MESSAGE_MODE": "plain",
+        "WXGATE_WECHAT__APPS__MP2__SERVER_TOKEN": "abc",
+    }, dev=True)  # fmt: skip
+    assert good.wechat.apps["mp"].follow_login and good.wechat.apps["mp"].message_mode == "safe"
+
+
+def test_old_limit_keys_move_to_limits_and_conflicts_are_reported() -> None:
+    """``[limits]`` is the one section; the old keys still work, both names set to different
+    values is a problem, and a negative limit or an empty window is refused."""
+
+    def load(**env: str) -> Config:
+        return load_config(DEV_CONFIG_PATH, {f"WXGATE_{k}": v for k, v in env.items()}, dev=True)
+
+    old = {"LOGIN__RATE_LIMIT_PER_MINUTE": "7", "SCAN__MAX_WAITERS_PER_ADDRESS": "9"}
+    config = load(**old)
+    assert config.limits.miniprogram_login_per_address == 7
+    assert config.limits.waiters_per_address == 9
+    assert load().limits.miniprogram_login_per_address == 30
+    same = load(**old, LIMITS__MINIPROGRAM_LOGIN_PER_ADDRESS="7")
+    assert same.limits.miniprogram_login_per_address == 7
+    with pytest.raises(ConfigError) as info:
+        load(**old, LIMITS__MINIPROGRAM_LOGIN_PER_ADDRESS="8", LIMITS__WINDOW="0",
+             LIMITS__REFRESH_PER_USER="-1")  # fmt: skip
+    text = str(info.value)
+    assert "login.rate_limit_per_minute: old name of limits.miniprogram_login_per_address" in text
+    assert "limits.window: must be at least 1" in text
+    assert "limits.refresh_per_user: must not be negative" in text

@@ -15,6 +15,7 @@ included).
 """
 
 from gateway.config import tree
+from gateway.config.authz_rules import route_has_policy
 from gateway.config.loader import (
     CONFIG_PATH_VARIABLE,
     load_config,
@@ -34,6 +35,7 @@ __all__ = [
     "load_process_config",
     "os_environ",
     "parse_store_url",
+    "route_has_policy",
     "StoreURL",
     "validate",
     "validate_oidc_client",

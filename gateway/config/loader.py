@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.config.aliases import apply_aliases
 from gateway.config.rules import validate, validate_server
 from gateway.config.tree import DEV_CONFIG_PATH, ENV_PREFIX, Config, ConfigError
 
@@ -68,7 +69,8 @@ def load_config(
     _apply_env(raw, environ or {}, problems)
     config = _build(Config, raw, "", problems, base_dir=Path(path).parent if path else Path())
     if isinstance(config, Config):
-        config = dataclasses.replace(config, dev=dev)
+        config, moved = apply_aliases(dataclasses.replace(config, dev=dev))
+        problems.extend(moved)
         problems.extend(validate(config))
     if problems:
         raise ConfigError(problems)

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
+from gateway.config.authz_rules import validate_authz
 from gateway.config.oidc_rules import validate_oidc
 from gateway.config.store_url import parse_store_url
 from gateway.config.tree import (
     HOST_PREFIX,
     RESERVED_PREFIXES,
+    ROLE_NAME_PATTERN,
     Config,
+    LimitsConfig,
     ProxyConfig,
     StoreConfig,
     UsersConfig,
+    WeChatAppConfig,
     WeChatConfig,
 )
 
@@ -34,6 +40,33 @@ def validate(config: Config) -> list[str]:
     problems += _validate_session(config)
     problems += _validate_proxy(config.proxy, config.dev)
     problems += validate_oidc(config)
+    problems += _validate_admin(config)
+    problems += validate_authz(config)
+    problems += _validate_limits(config.limits)
+    return problems
+
+
+def _validate_admin(config: Config) -> list[str]:
+    """``[admin]`` and ``[audit]``."""
+    problems: list[str] = []
+    if not re.fullmatch(ROLE_NAME_PATTERN, config.admin.role):
+        problems.append("admin.role: not a role name (a-z, 0-9, '_', '.', ':', '-')")
+    if config.admin.token and len(config.admin.token) < 32:
+        problems.append("admin.token: at least 32 characters (e.g. `openssl rand -hex 32`)")
+    if config.audit.retention_days < 1:
+        problems.append("audit.retention_days: at least 1")
+    if config.audit.sweep_interval <= 0 or config.audit.denial_interval < 0:
+        problems.append("audit.sweep_interval: positive; audit.denial_interval: not negative")
+    return problems
+
+
+def _validate_limits(limits: LimitsConfig) -> list[str]:
+    problems = []
+    if limits.window < 1:
+        problems.append("limits.window: must be at least 1 (seconds)")
+    for f in dataclasses.fields(limits):
+        if f.name != "window" and getattr(limits, f.name) < 0:
+            problems.append(f"limits.{f.name}: must not be negative (0 turns the limit off)")
     return problems
 
 
@@ -53,6 +86,7 @@ def validate_server(config: Config) -> list[str]:
         problems.append("server.max_body_bytes: must be at least 1024")
     if s.drain_seconds < 0 or s.grace_seconds < 0:
         problems.append("server.drain_seconds/grace_seconds: must not be negative")
+    problems += _validate_connection_limits(config)
     for i, net in enumerate(s.trusted_proxies):
         try:
             ipaddress.ip_network(net, strict=False)
@@ -61,8 +95,26 @@ def validate_server(config: Config) -> list[str]:
     m = config.metrics
     if m.host and not 0 < m.port <= 65535:
         problems.append("metrics.port: required (1-65535) when metrics.host is set")
+    if m.enabled and not m.host and not m.main_listener:
+        problems.append(
+            "metrics.host: empty means no metrics listener; set metrics.main_listener = true "
+            "to serve metrics on the main listener, or metrics.enabled = false"
+        )
     if not m.path.startswith("/"):
         problems.append("metrics.path: must start with /")
+    if not 0 <= config.forward_auth.listen_port <= 65535:
+        problems.append("forward_auth.listen_port: must be 0 (off) or a TCP port")
+    if not 0.01 <= config.logging.access_log_flush_interval <= 10:
+        problems.append("logging.access_log_flush_interval: must be between 0.01 and 10 seconds")
+    return problems
+
+
+def _validate_connection_limits(config: Config) -> list[str]:
+    s, problems = config.server, []
+    if s.header_timeout <= 0 or s.keepalive_timeout <= 0:
+        problems.append("server.header_timeout/keepalive_timeout: must be positive")
+    if s.max_connections_per_address < 0:
+        problems.append("server.max_connections_per_address: must not be negative (0: no cap)")
     return problems
 
 
@@ -96,6 +148,8 @@ def _validate_tokens(config: Config) -> list[str]:
         problems.append("tokens.refresh_ttl: must not be shorter than tokens.access_ttl")
     if not 0 <= t.refresh_reuse_grace <= 120:
         problems.append("tokens.refresh_reuse_grace: must be between 0 and 120 seconds")
+    if t.key_reload_seconds <= 0:
+        problems.append("tokens.key_reload_seconds: must be positive")
     if t.max_token_bytes < 1024:
         problems.append("tokens.max_token_bytes: must be at least 1024")
     for i, c in enumerate(t.introspection_clients):
@@ -126,6 +180,13 @@ def _validate_wechat(w: WeChatConfig) -> list[str]:
         problems.append("wechat.timeout/connect_timeout: must be positive")
     if not 0 <= w.max_retries <= 2:
         problems.append("wechat.max_retries: must be between 0 and 2 (reference §6.2)")
+    if w.circuit_window < 1 or w.circuit_open_seconds <= 0 or w.circuit_min_calls < 1:
+        problems.append(
+            "wechat.circuit_window/circuit_open_seconds/circuit_min_calls: window at least 1 s, "
+            "open_seconds positive, min_calls at least 1"
+        )
+    if not 0 < w.circuit_failure_ratio <= 1:
+        problems.append("wechat.circuit_failure_ratio: must be above 0 and at most 1")
     if any(a.kind == "miniprogram" for a in w.apps.values()):
         problems += _validate_sealing_key(w.session_key_encryption_key)
     for name, app in w.apps.items():
@@ -133,6 +194,31 @@ def _validate_wechat(w: WeChatConfig) -> list[str]:
             problems.append(f"wechat.apps.{name}.appid: required")
         if not app.secret:
             problems.append(f"wechat.apps.{name}.secret: required (or secret_file)")
+        problems += _validate_server_url(f"wechat.apps.{name}", app)
+    return problems
+
+
+_CONSOLE_TOKEN = re.compile(r"[A-Za-z0-9]{3,32}")  # the OA console's Token field
+_AES_KEY = re.compile(r"[A-Za-z0-9]{43}")  # EncodingAESKey, reference §2.15
+
+
+def _validate_server_url(where: str, app: WeChatAppConfig) -> list[str]:
+    """The official account's server-URL settings (flow E, reference §2.15)."""
+    used = app.server_token or app.encoding_aes_key or app.follow_login or app.welcome_text
+    if app.kind != "official_account":
+        return [f"{where}: server_token, encoding_aes_key, follow_login and welcome_text "
+                "are for kind = \"official_account\""] if used else []  # fmt: skip
+    problems = []
+    if (app.follow_login or app.encoding_aes_key) and not app.server_token:
+        problems.append(f"{where}.server_token: required with follow_login (or server_token_file)")
+    if app.server_token and not _CONSOLE_TOKEN.fullmatch(app.server_token):
+        problems.append(f"{where}.server_token: 3-32 letters and digits (as in the OA console)")
+    if app.message_mode != "plain" and not app.encoding_aes_key:
+        problems.append(f"{where}.encoding_aes_key: required in {app.message_mode} mode")
+    if app.encoding_aes_key and not _AES_KEY.fullmatch(app.encoding_aes_key):
+        problems.append(f"{where}.encoding_aes_key: 43 letters and digits (reference §2.15)")
+    if len(app.welcome_text.encode()) > 2048:
+        problems.append(f"{where}.welcome_text: at most 2048 bytes")
     return problems
 
 
@@ -176,14 +262,14 @@ def _validate_login(config: Config) -> list[str]:
 
 def _validate_proxy(p: ProxyConfig, dev: bool) -> list[str]:
     problems: list[str] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for i, route in enumerate(p.routes):
         where = f"proxy.routes[{i}]"
         if not route.prefix.startswith("/"):
             problems.append(f"{where}.prefix: must start with /")
-        if route.prefix in seen:
+        if (route.host, route.prefix) in seen:  # one prefix per host (authz: host routes)
             problems.append(f"{where}.prefix: duplicate prefix {route.prefix!r}")
-        seen.add(route.prefix)
+        seen.add((route.host, route.prefix))
         for reserved in RESERVED_PREFIXES:
             if _shadows(route.prefix, reserved):
                 problems.append(

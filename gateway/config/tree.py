@@ -15,19 +15,25 @@ __all__ = [
     "DEV_CONFIG_PATH",
     "ENV_PREFIX",
     "RESERVED_PREFIXES",
+    "ROLE_NAME_PATTERN",
     "WECHAT_API_BASE",
     "WECHAT_API_FAILOVER_BASE",
     "WECHAT_OPEN_BASE",
+    "AdminConfig",
+    "AuditConfig",
+    "AuthzConfig",
     "Config",
     "ConfigError",
     "ForwardAuthConfig",
     "IntrospectionClient",
+    "LimitsConfig",
     "LoggingConfig",
     "LoginConfig",
     "MetricsConfig",
     "OidcClientConfig",
     "OidcConfig",
     "ProxyConfig",
+    "RoleRuleConfig",
     "RouteConfig",
     "ScanConfig",
     "ServerConfig",
@@ -43,12 +49,16 @@ ENV_PREFIX = "WXGATE_"
 # config/dev.toml, shipped inside the package too (gateway/config/dev.toml links to it in a
 # checkout and is a copy in a wheel) so ``wxgate serve --dev`` works wherever it is installed.
 DEV_CONFIG_PATH = (Path(__file__).parent / "dev.toml").resolve()
-RESERVED_PREFIXES = ("/auth/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/_sim/")
+RESERVED_PREFIXES = (
+    "/auth/", "/.well-known/", "/healthz", "/readyz", "/metrics", "/_sim/", "/openapi.json",
+)  # fmt: skip
 WECHAT_API_BASE = "https://api.weixin.qq.com"
 WECHAT_API_FAILOVER_BASE = "https://api2.weixin.qq.com"
 WECHAT_OPEN_BASE = "https://open.weixin.qq.com"
 HOST_PREFIX = "__Host-"  # RFC 6265bis §4.1.3: cookie name prefixes browsers enforce
 COOKIE_PREFIXES = (HOST_PREFIX, "__Secure-")
+# authorization: what a role name may look like (config rules, the user directory, the admin API)
+ROLE_NAME_PATTERN = r"[a-z0-9][a-z0-9_.:-]{0,63}"
 
 
 class ConfigError(Exception):
@@ -70,20 +80,31 @@ class ServerConfig:
     drain_seconds: float = 5.0
     grace_seconds: float = 25.0
     trusted_proxies: tuple[str, ...] = ()
+    # connection limits of the main listener (gateway.server.listener)
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
+    max_connections_per_address: int = 256
 
 
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
+    # the access log's target ("": stdout) and how long a line may wait in its buffer
+    access_log_path: str = ""
+    access_log_flush_interval: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
+    """``/metrics`` on its own listener (``host:port``, loopback by default) unless ``host`` is
+    empty; on the main listener only when ``main_listener`` opts in (dev.toml does)."""
+
     enabled: bool = True
     path: str = "/metrics"
-    host: str = ""
-    port: int = 0
+    host: str = "127.0.0.1"
+    port: int = 9464
+    main_listener: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +128,7 @@ class TokensConfig:
     audience: str = "wxgate"
     algorithm: Literal["RS256", "ES256"] = "RS256"
     keys_dir: str = ""
+    key_reload_seconds: float = 15.0
     access_ttl: int = 900
     refresh_ttl: int = 2_592_000
     refresh_sliding: bool = False
@@ -137,6 +159,13 @@ class WeChatAppConfig:
     scope: str = ""
     wxacode_page: str = ""
     wxacode_env_version: Literal["release", "trial", "develop"] = "release"
+    # official_account only: the server URL settings of the OA console and follow-login
+    # (flow E, reference §2.15): /auth/wechat/<name>/events
+    server_token: str = ""
+    encoding_aes_key: str = ""
+    message_mode: Literal["plain", "compatible", "safe"] = "plain"
+    follow_login: bool = False
+    welcome_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +176,12 @@ class WeChatConfig:
     timeout: float = 5.0
     connect_timeout: float = 2.0
     max_retries: int = 2
+    # the circuit breaker per WeChat API (gateway.wechat.circuit)
+    circuit_enabled: bool = True
+    circuit_window: float = 30.0
+    circuit_min_calls: int = 20
+    circuit_failure_ratio: float = 0.5
+    circuit_open_seconds: float = 15.0
     session_key_encryption_key: str = ""
     apps: dict[str, WeChatAppConfig] = field(default_factory=dict)
 
@@ -159,6 +194,26 @@ class UsersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminConfig:
+    """The admin API and page (README "Administration"): holders of ``role`` may use them, and
+    so may a caller presenting ``token`` (set it through ``token_file``; empty = no token)."""
+
+    role: str = "admin"
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """The audit log: entries older than ``retention_days`` are deleted by a sweeper that runs
+    every ``sweep_interval`` seconds; a policy denial is recorded at most once per subject and
+    route every ``denial_interval`` seconds."""
+
+    retention_days: int = 180
+    sweep_interval: float = 3600.0
+    denial_interval: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class LoginConfig:
     allowed_return_origins: tuple[str, ...] = ()
     default_return_to: str = "/"
@@ -166,21 +221,40 @@ class LoginConfig:
     web_app: str = ""
     mp_app: str = ""
     miniprogram_app: str = ""
-    rate_limit_per_minute: int = 30
+    rate_limit_per_minute: int | None = None  # old name of limits.miniprogram_login_per_address
 
 
 @dataclass(frozen=True, slots=True)
 class ScanConfig:
     ticket_ttl: int = 120
     scan_extend: int = 60
-    create_rate_per_minute: int = 60
-    status_rate_per_minute: int = 300
+    create_rate_per_minute: int | None = None  # old name of limits.ticket_create_per_address
+    status_rate_per_minute: int | None = None  # old name of limits.status_per_address
     max_waiters_per_ticket: int = 16
-    max_waiters_per_address: int = 50
+    max_waiters_per_address: int | None = None  # old name of limits.waiters_per_address
     sse_heartbeat: float = 15.0
     longpoll_max_wait: float = 30.0
     qr_box_size: int = 8
     qr_border: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """Abuse limits, one place (README "Abuse limits"). Rates count requests in a fixed
+    window of ``window`` seconds in the Store (so across replicas with Redis); 0 turns a
+    limit off. ``waiters_per_address`` is a concurrent cap, per process."""
+
+    window: int = 60
+    login_start_per_address: int = 60
+    callback_per_address: int = 60
+    miniprogram_login_per_address: int = 30
+    miniprogram_data_per_user: int = 30
+    refresh_per_address: int = 120
+    refresh_per_user: int = 30
+    ticket_create_per_address: int = 60
+    status_per_address: int = 300
+    waiters_per_address: int = 50
+    forward_auth_failures_per_address: int = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +269,24 @@ class RouteConfig:
     scopes: tuple[str, ...] = ()
     preserve_host: bool = False
     pass_token: bool = False
+    # authorization (README "Authorization"): the host the route answers for ("" = any), its
+    # metric label ("" = host + prefix), and who is allowed (every condition given must hold)
+    host: str = ""
+    name: str = ""
+    allowed_roles: tuple[str, ...] = ()  # any of these roles
+    required_roles: tuple[str, ...] = ()  # all of these roles
+    allowed_subjects: tuple[str, ...] = ()
+    allowed_unionids: tuple[str, ...] = ()
+    allowed_apps: tuple[str, ...] = ()  # names of [wechat.apps.*] the user logged in through
+    required_claims: dict[str, str] = field(default_factory=dict)  # claim = value
 
 
 @dataclass(frozen=True, slots=True)
 class ForwardAuthConfig:
     redirect: bool = False
+    # the lean /auth/verify listener (server.verify_listener): its own port, 0 = off
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +298,7 @@ class ProxyConfig:
     appid_header: str = "X-Auth-AppID"
     scope_header: str = "X-Auth-Scope"
     token_header: str = "X-Auth-Token"
+    roles_header: str = "X-Auth-Roles"
     strip_header_prefix: str = "X-Auth-"
     connect_timeout: float = 5.0
     limit_per_upstream: int = 256
@@ -251,6 +339,27 @@ class OidcClientConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RoleRuleConfig:
+    """One ``[[authz.role_rules]]``: ``roles`` granted at login to a user it matches (every
+    condition given must hold; within one condition, any of its values)."""
+
+    roles: tuple[str, ...] = ()
+    unionids: tuple[str, ...] = ()
+    openids: tuple[str, ...] = ()
+    apps: tuple[str, ...] = ()  # the [wechat.apps.*] name the user logs in through
+    has_roles: tuple[str, ...] = ()  # any of these roles already held
+
+
+@dataclass(frozen=True, slots=True)
+class AuthzConfig:
+    """Roles: the access-token claim carrying them, its bound, and the login-time rules."""
+
+    roles_claim: str = "roles"
+    max_roles: int = 32
+    role_rules: tuple[RoleRuleConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class OidcConfig:
     """The OpenID Provider: its clients and the lifetimes of what it hands out."""
 
@@ -275,11 +384,15 @@ class Config:
     session: SessionConfig = field(default_factory=SessionConfig)
     wechat: WeChatConfig = field(default_factory=WeChatConfig)
     users: UsersConfig = field(default_factory=UsersConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     login: LoginConfig = field(default_factory=LoginConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     forward_auth: ForwardAuthConfig = field(default_factory=ForwardAuthConfig)
     oidc: OidcConfig = field(default_factory=OidcConfig)
+    authz: AuthzConfig = field(default_factory=AuthzConfig)
     dev: bool = False
 
     @property

@@ -1,14 +1,25 @@
 """Orchestration of the login flows (no web framework here).
 
-``oauth`` (website QR and official-account logins), ``miniprogram`` (``wx.login`` code
-exchange, open data), ``scan`` with ``scan_ticket`` and ``scan_hub`` (scan-to-login tickets and
-the waiters on them), ``identity`` (a WeChat identity becomes a user and a session),
+``oauth`` (website QR and official-account logins), ``follow`` and ``follow_push``
+(follow-the-account login, flow E: parametric QR tickets and the account's server URL),
+``miniprogram`` (``wx.login`` code exchange, open data), ``scan`` with ``scan_ticket`` and
+``scan_hub`` (scan-to-login tickets and the waiters on them), ``identity`` (a WeChat
+identity becomes a user and a session),
 ``returnto`` (where a browser may be sent back to). This module is the package's face: code
 outside ``gateway.login`` imports from here.
 """
 
+from gateway.login.follow import FOLLOW_AMR, FollowLogin, FollowLoginUnavailable
+from gateway.login.follow_push import (
+    BadPushSignature,
+    MalformedPush,
+    PushReceiver,
+    ReplayedPush,
+    Reply,
+    StalePush,
+)
 from gateway.login.identity import SessionIssuer
-from gateway.login.metrics import LoginMetrics, ScanMetrics
+from gateway.login.metrics import FollowMetrics, LoginMetrics, ScanMetrics
 from gateway.login.miniprogram import MiniProgramLogin
 from gateway.login.oauth import Flow, LoginDenied, OAuthFlows, SnapshotUser
 from gateway.login.returnto import safe_return_to
@@ -28,6 +39,8 @@ from gateway.login.scan_ticket import (
 
 __all__ = [
     # services
+    "FollowLogin",
+    "PushReceiver",
     "MiniProgramLogin",
     "OAuthFlows",
     "ScanLogin",
@@ -36,7 +49,9 @@ __all__ = [
     "safe_return_to",
     # values
     "Flow",
+    "FOLLOW_AMR",
     "Identity",
+    "Reply",
     "Ticket",
     "TicketEvent",
     # scan ticket states, and their order
@@ -47,11 +62,17 @@ __all__ = [
     "REDEEMED",
     "SEQ",
     # errors
+    "BadPushSignature",
+    "FollowLoginUnavailable",
+    "MalformedPush",
+    "ReplayedPush",
+    "StalePush",
     "LoginDenied",
     "SnapshotUser",
     "TicketConflict",
     "WaiterClosed",
     # metric families
+    "FollowMetrics",
     "LoginMetrics",
     "ScanMetrics",
 ]

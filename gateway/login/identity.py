@@ -2,11 +2,17 @@
 
 Shared by every flow so the linking rules (users.link, reference §6.10) and the token claims
 (``sub`` = the gateway's user id, never the openid; WeChat claims when known) are the same
-whichever way a person logged in.
+whichever way a person logged in. The ``[[authz.role_rules]]`` are applied here, at every
+login: roles a rule grants and the user lacks are stored in the directory (so the first
+administrator can be bootstrapped from config), then the session's tokens carry them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+
+from gateway.authz import RoleRules
 from gateway.login.metrics import LoginMetrics
 from gateway.metrics import Metrics
 from gateway.tokens import TokenPair, TokenService
@@ -14,14 +20,23 @@ from gateway.users import Identity, Profile, User, UserDirectory
 
 __all__ = ["SessionIssuer"]
 
+log = logging.getLogger(__name__)
+
 
 class SessionIssuer:
     """Links identities in the user directory and opens token sessions for them."""
 
-    def __init__(self, users: UserDirectory, tokens: TokenService, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        users: UserDirectory,
+        tokens: TokenService,
+        metrics: Metrics,
+        role_rules: RoleRules | None = None,
+    ) -> None:
         self.users = users
         self.tokens = tokens
         self._metrics = metrics.of(LoginMetrics)
+        self._role_rules = role_rules or RoleRules()
 
     async def login(
         self, identity: Identity, profile: Profile | None, amr: str
@@ -30,6 +45,8 @@ class SessionIssuer:
         user, created = await self.users.link(identity, profile)
         if created:
             self._metrics.users_created.inc()
+        if self._role_rules:
+            user = await self._apply_role_rules(identity, user)
         pair = await self.tokens.issue_session(
             user.sub,
             [amr],
@@ -38,3 +55,16 @@ class SessionIssuer:
             unionid=identity.unionid or user.unionid,
         )
         return pair, user
+
+    async def _apply_role_rules(self, identity: Identity, user: User) -> User:
+        """The user with the roles the role rules grant this login stored (module doc)."""
+        granted = self._role_rules.granted(
+            app=identity.app,
+            openid=identity.openid,
+            unionid=identity.unionid or user.unionid,
+            held=user.roles,
+        )
+        for role in sorted(granted):
+            if await self.users.grant_role(user.sub, role):
+                log.info("role rule granted role %s to user %s", role, user.sub)
+        return dataclasses.replace(user, roles=user.roles | granted) if granted else user

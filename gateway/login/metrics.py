@@ -1,12 +1,13 @@
 """The login flows' metric families, created on the process's registry through ``Metrics.of``:
-``LoginMetrics`` (logins of every flow, users created) and ``ScanMetrics`` (scan-login tickets,
+``LoginMetrics`` (logins of every flow, users created), ``FollowMetrics`` (official-account
+pushes, flow E) and ``ScanMetrics`` (scan-login tickets,
 waiters and their timings; ``notify_latency`` is observed by the server's waiter transports)."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["LoginMetrics", "ScanMetrics"]
+__all__ = ["FollowMetrics", "LoginMetrics", "ScanMetrics"]
 
 # Seconds a person takes (to scan, to confirm) and seconds a push takes to reach a waiter.
 _HUMAN_BUCKETS = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300)
@@ -29,13 +30,14 @@ class LoginMetrics:
 
 
 class ScanMetrics:
-    """Families of scan login (flow D); ask ``metrics.of(ScanMetrics)``."""
+    """Families of scan login (flows D and E); ask ``metrics.of(ScanMetrics)``."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.tickets = Counter(
             "wxgate_scan_tickets_total",
-            "Scan-login ticket events, by result.",
-            ["result"],
+            "Scan-login ticket events, by flow (scan: the gateway's own QR, flow D; follow: the "
+            "official account's parametric QR, flow E) and result.",
+            ["flow", "result"],
             registry=registry,
         )
         self.waiters = Gauge(
@@ -61,5 +63,19 @@ class ScanMetrics:
             "Time from a committed ticket transition to the frame written to a waiter.",
             ["transport"],
             buckets=_FAST_BUCKETS,
+            registry=registry,
+        )
+
+
+class FollowMetrics:
+    """Families of follow-the-account login (flow E); ask ``metrics.of(FollowMetrics)``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "wxgate_wechat_events_total",
+            "Official-account pushes to /auth/wechat/{app}/events, by app, event (subscribe, "
+            "SCAN, unsubscribe, other, handshake, unknown) and result (accepted, duplicate, "
+            "bad_signature, stale, replay, malformed, unknown_scene).",
+            ["app", "event", "result"],
             registry=registry,
         )

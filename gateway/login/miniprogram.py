@@ -21,7 +21,6 @@ from gateway.errors import (
     GatewayError,
     InvalidRequest,
     NotFound,
-    RateLimited,
     ServerError,
 )
 from gateway.login.identity import SessionIssuer
@@ -80,14 +79,6 @@ class MiniProgramLogin:
         if found is None:
             raise NotFound("no such mini-program app is configured")
         return found
-
-    async def check_rate(self, client_ip: str) -> None:
-        """Our own per-IP limit, well under WeChat's (reference §6.3)."""
-        limit = self._config.login.rate_limit_per_minute
-        count = await self._store.incr(f"ratelimit:mini:{client_ip}", 60)
-        if count > limit:
-            left = await self._store.ttl(f"ratelimit:mini:{client_ip}")
-            raise RateLimited("too many login attempts; wait a minute", retry_after=int(left or 60))
 
     async def login(self, code: str, app_name: str | None) -> MiniProgramSession:
         """Exchange the ``wx.login`` code and open a gateway session for that person."""

@@ -21,6 +21,11 @@ channel, so concurrent phones, redeems and expiry timers cannot both win. Rules:
 - ``deny``: pending|scanned → denied (same subject rule).
 - ``redeem``: confirmed → redeemed for the browser holding the secret (else AccessDenied, 403).
 - ``expire``: a live ticket past ``expires_at`` → expired (records what the clock decided).
+- ``confirm_by_event``: pending → confirmed in one step, for follow-login tickets (flow E,
+  ``login.follow``): the scan inside WeChat is the consent, there is no confirm page.
+
+Every ticket records its ``flow`` (``scan``, flow D, or ``follow``, flow E): the
+``wxgate_scan_tickets_total{flow,result}`` funnel counts both.
 
 Records outlive their expiry by ``GRACE`` seconds so late waiters learn ``expired`` rather
 than "not found".
@@ -31,7 +36,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -39,7 +43,7 @@ from typing import Protocol
 
 from gateway.clock import Clock
 from gateway.config import ScanConfig
-from gateway.errors import AccessDenied, Conflict, NotFound, RateLimited
+from gateway.errors import AccessDenied, Conflict, NotFound
 from gateway.login.metrics import ScanMetrics
 from gateway.login.scan_hub import Waiter, WaiterHub
 from gateway.login.scan_ticket import (
@@ -76,7 +80,6 @@ __all__ = [
 
 GRACE = 600.0
 SCAN_AMR = "wechat_scan"
-RATE_WINDOW = 60.0
 
 
 class TicketConflict(Conflict):
@@ -133,17 +136,29 @@ def _ts(value: float) -> str:
     return f"{value:.6f}"
 
 
+def _flow(ticket: Ticket) -> str:
+    return ticket.field("flow") or "scan"
+
+
 class ScanLogin:
     """The scan-login service of one process (see module doc)."""
 
-    def __init__(self, store: Store, config: ScanConfig, clock: Clock, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: ScanConfig,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        waiters_per_address: int = 50,
+    ) -> None:
         self._store = store
         self._config = config
         self._clock = clock
         self._metrics = metrics.of(ScanMetrics)
         self.hub = WaiterHub(store, clock, metrics, load=self.load, on_expire=self.expire,
                              max_waiters=config.max_waiters_per_ticket,
-                             max_per_client=config.max_waiters_per_address)  # fmt: skip
+                             max_per_client=waiters_per_address)  # fmt: skip
 
     @property
     def config(self) -> ScanConfig:
@@ -162,43 +177,33 @@ class ScanLogin:
 
     # -- PC side ------------------------------------------------------------------------
 
-    async def check_rate(self, client: str) -> None:
-        """Ticket creations: a fixed one-minute window per client address; RateLimited (429)
-        past ``create_rate_per_minute``."""
-        limit, text = self._config.create_rate_per_minute, "too many login QR codes requested"
-        await self._limit(f"scan:rate:{client}", limit, text)
-
-    async def check_status_rate(self, client: str) -> None:
-        """Ticket status lookups (status, events, ws): a fixed one-minute window per client
-        address; RateLimited (429) past ``status_rate_per_minute``."""
-        limit, text = self._config.status_rate_per_minute, "too many ticket status lookups"
-        await self._limit(f"scan:status-rate:{client}", limit, text)
-
-    async def _limit(self, key: str, limit: int, text: str) -> None:
-        count = await self._store.incr(key, RATE_WINDOW)
-        if count > limit:
-            left = await self._store.ttl(key)
-            raise RateLimited(
-                f"{text}; wait a little",
-                retry_after=max(1, math.ceil(left if left is not None else RATE_WINDOW)),
-            )
-
-    async def create(self, *, pc_ip: str, user_agent: str, return_to: str | None) -> NewTicket:
-        """A new pending ticket; the secret goes into the creating browser's cookie only."""
+    async def create(
+        self,
+        *,
+        pc_ip: str,
+        user_agent: str,
+        return_to: str | None,
+        flow: str = "scan",
+        ttl: float | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> NewTicket:
+        """A new pending ticket; the secret goes into the creating browser's cookie only.
+        ``flow``, ``ttl`` (default ``scan.ticket_ttl``) and ``extra`` fields: follow-login."""
         now = self._clock.time()
+        life = self._config.ticket_ttl if ttl is None else ttl
         secret = secrets.token_urlsafe(32)
         fields = {
-            "state": PENDING, "created_at": _ts(now), "at": _ts(now),
-            "expires_at": _ts(now + self._config.ticket_ttl), "bind": _hash(secret),
+            **(extra or {}), "state": PENDING, "created_at": _ts(now), "at": _ts(now),
+            "expires_at": _ts(now + life), "bind": _hash(secret),
             "csrf": secrets.token_urlsafe(32), "pc_ip": pc_ip[:64],
             "pc_browser": browser_summary(user_agent[:512]), "return_to": return_to or "",
+            "flow": flow,
         }  # fmt: skip
         while True:
             ticket_id = new_ticket_id()
-            ttl = self._config.ticket_ttl + GRACE
-            if await self._store.create_record(ticket_key(ticket_id), fields, ttl):
+            if await self._store.create_record(ticket_key(ticket_id), fields, life + GRACE):
                 break  # a collision of 130 random bits: only in theory
-        self._metrics.tickets.labels("created").inc()
+        self._metrics.tickets.labels(flow, "created").inc()
         return NewTicket(Ticket(ticket_id, fields), secret)
 
     async def redeem(self, ticket_id: str, secret: str | None, issuer: SessionStarter) -> Redeemed:
@@ -216,14 +221,14 @@ class ScanLogin:
             appid=identity.appid, openid=identity.openid, unionid=identity.unionid,
         )  # fmt: skip
         moved = await self._move(ticket, (CONFIRMED,), REDEEMED, {}, ttl=GRACE)
-        self._metrics.tickets.labels("redeemed").inc()
+        self._metrics.tickets.labels(_flow(ticket), "redeemed").inc()
         return Redeemed(tokens, identity, moved.field("return_to") or None)
 
     # -- phone side ---------------------------------------------------------------------
 
     async def scan(self, ticket_id: str, scanner: Identity | None) -> Ticket:
         """pending → scanned (idempotent for the same phone); see module doc."""
-        ticket = await self.get(ticket_id)
+        ticket = await self._phone_ticket(ticket_id)
         if ticket.effective_state(self._clock.time()) == SCANNED:
             self._check_subject(ticket, scanner)
             return ticket
@@ -232,31 +237,45 @@ class ScanLogin:
         fields = {"scanned_at": _ts(now), "scanned_by": scanner.sub if scanner else "",
                   "expires_at": _ts(expires_at)}  # fmt: skip
         moved = await self._move(ticket, (PENDING,), SCANNED, fields, ttl=expires_at - now + GRACE)
-        self._metrics.tickets.labels("scanned").inc()
+        self._metrics.tickets.labels(_flow(ticket), "scanned").inc()
         self._metrics.time_to_scan.observe(max(0.0, now - ticket.created_at))
         return moved
 
     async def confirm(self, ticket_id: str, who: Identity) -> Ticket:
         """scanned → confirmed by ``who``; TicketConflict otherwise (see module doc)."""
-        ticket = await self.get(ticket_id)
+        ticket = await self._phone_ticket(ticket_id)
         self._check_subject(ticket, who)
         fields = {
             "confirmed_at": _ts(self._clock.time()), "sub": who.sub, "amr": " ".join(who.amr),
             "appid": who.appid or "", "openid": who.openid or "", "unionid": who.unionid or "",
         }  # fmt: skip
         moved = await self._move(ticket, (SCANNED,), CONFIRMED, fields)
-        self._metrics.tickets.labels("confirmed").inc()
+        self._metrics.tickets.labels(_flow(ticket), "confirmed").inc()
         scanned_at = float(ticket.field("scanned_at") or ticket.created_at)
         self._metrics.time_to_confirm.observe(max(0.0, self._clock.time() - scanned_at))
         return moved
 
+    async def confirm_by_event(self, ticket: Ticket, who: Identity) -> Ticket:
+        """pending → confirmed by ``who`` in one step (flow E: WeChat's scan event is the
+        consent); TicketConflict when the ticket is not pending (used, expired)."""
+        now = self._clock.time()
+        fields = {
+            "scanned_at": _ts(now), "confirmed_at": _ts(now), "sub": who.sub,
+            "amr": " ".join(who.amr), "appid": who.appid or "", "openid": who.openid or "",
+            "unionid": who.unionid or "",
+        }  # fmt: skip
+        moved = await self._move(ticket, (PENDING,), CONFIRMED, fields)
+        self._metrics.tickets.labels(_flow(ticket), "confirmed").inc()
+        self._metrics.time_to_scan.observe(max(0.0, now - ticket.created_at))
+        return moved
+
     async def deny(self, ticket_id: str, who: Identity | None) -> Ticket:
         """pending|scanned → denied (the phone's user cancelled)."""
-        ticket = await self.get(ticket_id)
+        ticket = await self._phone_ticket(ticket_id)
         self._check_subject(ticket, who)
         fields = {"denied_at": _ts(self._clock.time())}
         moved = await self._move(ticket, (PENDING, SCANNED), DENIED, fields, ttl=GRACE)
-        self._metrics.tickets.labels("denied").inc()
+        self._metrics.tickets.labels(_flow(ticket), "denied").inc()
         return moved
 
     def csrf_token(self, ticket: Ticket, sid: str) -> str:
@@ -299,10 +318,18 @@ class ScanLogin:
             fields={"at": _ts(self._clock.time())}, ttl=GRACE, channel=ticket_channel(ticket_id),
         )  # fmt: skip
         if result.ok:
-            self._metrics.tickets.labels("expired").inc()
+            self._metrics.tickets.labels(_flow(ticket), "expired").inc()
         return None if result.record is None else Ticket(ticket_id, result.record)
 
     # -- internals ----------------------------------------------------------------------
+
+    async def _phone_ticket(self, ticket_id: str) -> Ticket:
+        """A flow-D ticket for the phone's pages; a follow-login ticket is moved by WeChat's
+        signed event only, so for them it does not exist (NotFound)."""
+        ticket = await self.get(ticket_id)
+        if _flow(ticket) != "scan":
+            raise NotFound("no such ticket (unknown, or expired long ago)")
+        return ticket
 
     def _check_subject(self, ticket: Ticket, who: Identity | None) -> None:
         bound = ticket.field("scanned_by")

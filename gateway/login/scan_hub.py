@@ -41,7 +41,7 @@ Loader = Callable[[str], Awaitable[Ticket | None]]
 
 class TooManyWaiters(RateLimited):
     """429: the ticket already has ``max_waiters_per_ticket`` waiters in this process, or the
-    client address ``max_waiters_per_address``."""
+    client address ``limits.waiters_per_address``."""
 
     default_description = "too many connections are waiting on this ticket"
 

@@ -15,31 +15,49 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from gateway.accesslog import AccessLog
+from gateway.admin import Administration, AuditLog
+from gateway.authz import AuthzMetrics, RoleRules, directory_roles
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
-from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin, SessionIssuer
+from gateway.limits import Limiter
+from gateway.login import (
+    FollowLogin,
+    MiniProgramLogin,
+    OAuthFlows,
+    PushReceiver,
+    ScanLogin,
+    SessionIssuer,
+)
 from gateway.metrics import Metrics
 from gateway.oidc import BackchannelLogout, OidcMetrics, Provider
+from gateway.server import admin as admin_routes
 from gateway.server import health, telemetry
 from gateway.server import login as login_routes
 from gateway.server import metrics as metrics_routes
 from gateway.server import oidc as oidc_routes
+from gateway.server import openapi as openapi_routes
 from gateway.server import tokens as token_routes
 from gateway.server.access import Access, PathRules, Policy, RouteTable
 from gateway.server.caller import write_cookie_change
 from gateway.server.common import drop_server_header
 from gateway.server.keys import (
     ACCESS,
+    ACCESS_LOG,
+    ADMIN,
     CLOCK,
     CONFIG,
+    FOLLOW,
     FORWARD_AUTH,
     IMAGE_CACHES,
+    LIMITER,
     METRICS,
     MINIPROGRAM,
     OAUTH,
     OIDC,
     PROXY,
     PROXY_SESSION,
+    PUSHES,
     READINESS,
     SCAN,
     STORE,
@@ -63,6 +81,7 @@ from gateway.server.readiness import Readiness
 from gateway.server.scan import routes as scan_routes
 from gateway.server.scan.images import image_caches
 from gateway.server.telemetry import ProxyMetrics
+from gateway.server.wechat_events import routes as wechat_events_routes
 from gateway.store import StoreMetrics, create_store
 from gateway.tokens import TokenService
 from gateway.users import open_user_directory
@@ -97,15 +116,19 @@ def create_app(
     app[METRICS] = metrics = metrics or Metrics()
     telemetry.create_families(metrics)  # every family is on /metrics from the first scrape
     app[READINESS] = Readiness()
+    app[ACCESS_LOG] = None
     app.cleanup_ctx.extend(
         [
+            _access_log_ctx,  # first, so it closes last: after the last request's line
             _store_ctx,
             _tokens_ctx,
             _users_ctx,
+            _admin_ctx,
             _wechat_ctx,
             _login_ctx,
             _oidc_ctx,
             _scan_ctx,
+            _follow_ctx,
             _proxy_ctx,
         ]
     )
@@ -113,12 +136,15 @@ def create_app(
     app.on_response_prepare.append(write_cookie_change)
     app.on_response_prepare.append(drop_server_header)
     health.setup_routes(app)
-    if config.metrics.enabled and not config.metrics.host:
+    openapi_routes.setup_routes(app, config)
+    if config.metrics.enabled and config.metrics.main_listener:
         metrics_routes.setup_routes(app, config.metrics.path)
     token_routes.setup_routes(app)
     login_routes.setup_routes(app)
     scan_routes.setup_routes(app)
+    wechat_events_routes.setup_routes(app)
     oidc_routes.setup_routes(app)
+    admin_routes.setup_routes(app)
     setup_forward_auth(app)
     if config.dev:
         _mount_dev_tools(app)
@@ -137,10 +163,26 @@ def _mount_dev_tools(app: web.Application) -> None:
         echo.setup_routes(app)
 
 
+async def _access_log_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The buffered access log (``gateway.accesslog``): flushed by size and timer, drained
+    when the application stops (after SIGTERM's drain and the in-flight requests)."""
+    settings = app[CONFIG].logging
+    if not settings.access_log:
+        yield
+        return
+    log = AccessLog(settings.access_log_path, flush_interval=settings.access_log_flush_interval)
+    app[ACCESS_LOG] = log
+    try:
+        yield
+    finally:
+        log.close()
+
+
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     on_error = app[METRICS].of(StoreMetrics).count_error
     store = create_store(app[CONFIG].store, app[CLOCK], on_error)
     app[STORE] = store
+    app[LIMITER] = Limiter(store, app[CONFIG].limits, app[METRICS])
     app[READINESS].add("store", store.ping)
     try:
         yield
@@ -150,9 +192,13 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
     """The token service, and the one authentication decision built on it."""
-    tokens = await TokenService.open(app[CONFIG], app[STORE], app[METRICS], app[CLOCK])
+    config = app[CONFIG]
+    tokens = await TokenService.open(
+        config, app[STORE], app[METRICS], app[CLOCK],
+        key_reload_interval=config.tokens.key_reload_seconds,
+    )  # fmt: skip
     app[TOKENS] = tokens
-    app[ACCESS] = Access(app[CONFIG], tokens, app[CLOCK])
+    app[ACCESS] = Access(config, tokens, app[CLOCK])
     app[READINESS].add("signing_key", tokens.check_ready)
     try:
         yield
@@ -164,11 +210,27 @@ async def _users_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     users = await open_user_directory(config.users, config.data_dir, app[CLOCK])
     app[USERS] = users
+    app[TOKENS].use_roles(directory_roles(users))  # tokens carry roles, re-read at refresh
     app[READINESS].add("users", users.ping)
     try:
         yield
     finally:
         await users.close()
+
+
+async def _admin_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Administration and the audit log: a disabled user starts no session (the token
+    service's gate), session events are audited, old entries swept."""
+    config, tokens = app[CONFIG], app[TOKENS]
+    audit = AuditLog(app[USERS], app[CLOCK], app[METRICS], config.audit)
+    app[ADMIN] = admin = Administration(app[USERS], tokens, audit, app[METRICS])
+    tokens.guard_sessions(admin.refuse_disabled)
+    tokens.on_event(audit.token_event)
+    audit.start()
+    try:
+        yield
+    finally:
+        await audit.close()
 
 
 async def _wechat_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -191,7 +253,7 @@ async def _wechat_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _login_ctx(app: web.Application) -> AsyncIterator[None]:
     config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
-    sessions = SessionIssuer(app[USERS], app[TOKENS], metrics)
+    sessions = SessionIssuer(app[USERS], app[TOKENS], metrics, RoleRules(config.authz.role_rules))
     app[OAUTH] = oauth = OAuthFlows(config, store, app[WECHAT], sessions, metrics, app[CLOCK])
     app[MINIPROGRAM] = MiniProgramLogin(config, store, app[WECHAT], sessions, metrics)
     try:
@@ -232,7 +294,9 @@ async def _oidc_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:
     """Scan-login tickets and their waiters, and the tickets' image caches."""
-    scan = ScanLogin(app[STORE], app[CONFIG].scan, app[CLOCK], app[METRICS])
+    config = app[CONFIG]
+    scan = ScanLogin(app[STORE], config.scan, app[CLOCK], app[METRICS],
+                     waiters_per_address=config.limits.waiters_per_address)  # fmt: skip
     app[SCAN] = scan
     app[IMAGE_CACHES] = caches = image_caches(app[CLOCK])
     try:
@@ -241,6 +305,26 @@ async def _scan_ctx(app: web.Application) -> AsyncIterator[None]:
         for cache in caches.values():
             await cache.close()
         await scan.close()
+
+
+async def _follow_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Follow-the-account login (flow E): its tickets and the official accounts' server URL."""
+    config, metrics = app[CONFIG], app[METRICS]
+    sessions = SessionIssuer(app[USERS], app[TOKENS], metrics)
+    follow = FollowLogin(config, app[STORE], app[WECHAT], app[SCAN], sessions, app[CLOCK],
+                         metrics)  # fmt: skip
+    app[FOLLOW] = follow
+    app[PUSHES] = PushReceiver(config, app[STORE], follow, app[CLOCK], metrics)
+    for name in follow.apps():
+        log.warning(
+            "follow_login is on for app %s: WeChat makes parametric QR codes for verified "
+            "service accounts only; an unverified one answers 48001 and POST /auth/qr "
+            '{"flow": "follow"} then answers 503 follow_login_unavailable', name,
+        )  # fmt: skip
+    try:
+        yield
+    finally:
+        await follow.close()
 
 
 async def _end_waiters(app: web.Application) -> None:
@@ -265,6 +349,8 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
             reject_path_parameters=proxy.reject_path_parameters,
             reject_double_encoding=proxy.reject_double_encoding,
         ),
+        decisions=app[METRICS].of(AuthzMetrics).decisions,
+        appids={name: a.appid for name, a in config.wechat.apps.items()},
     )
     rules = HeaderRules(config)
     session = aiohttp.ClientSession(

@@ -12,13 +12,14 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from gateway.server.access import (
+    AccessRefused,
     AuthenticationRequired,
     Caller,
     Policy,
     clear_session,
     set_session,
 )
-from gateway.server.keys import ACCESS, CALLER, CONFIG
+from gateway.server.keys import ACCESS, ADMIN, CALLER, CONFIG
 from gateway.tokens import AccessClaims
 
 __all__ = ["authenticate", "authenticated", "write_cookie_change"]
@@ -35,6 +36,13 @@ async def authenticate(request: web.Request, policy: Policy) -> Caller:
     except AuthenticationRequired as exc:
         if exc.clear_cookie:
             request[CALLER] = _DEAD_SESSION
+        raise
+    except AccessRefused as exc:  # refused after renewing: the new cookie still goes out
+        if exc.caller is not None and exc.caller.renewed is not None:
+            request[CALLER] = exc.caller
+        admin = request.app.get(ADMIN)
+        if admin is not None:  # the audit trail, rate-limited per subject and route
+            await admin.audit.denied(exc.claims.sub, exc.route or request.path)
         raise
     if caller.renewed is not None or caller.clear_cookie:
         request[CALLER] = caller

@@ -13,13 +13,16 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import ClientSession, web
 
+from gateway.accesslog import AccessLog
 from gateway.clock import Clock
 from gateway.config import Config
+from gateway.limits import Limiter
 from gateway.metrics import Metrics
 from gateway.singleflight import SingleFlight
 
 if TYPE_CHECKING:
-    from gateway.login import MiniProgramLogin, OAuthFlows, ScanLogin
+    from gateway.admin import Administration
+    from gateway.login import FollowLogin, MiniProgramLogin, OAuthFlows, PushReceiver, ScanLogin
     from gateway.oidc import Provider
     from gateway.server.access import Access, Caller, Policy
     from gateway.server.readiness import Readiness
@@ -30,17 +33,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCESS",
+    "ACCESS_LOG",
+    "ADMIN",
     "CALLER",
     "CLOCK",
     "CONFIG",
+    "FOLLOW",
     "FORWARD_AUTH",
     "IMAGE_CACHES",
+    "LIMITER",
     "METRICS",
     "MINIPROGRAM",
     "OAUTH",
     "OIDC",
     "PROXY",
     "PROXY_SESSION",
+    "PUSHES",
     "READINESS",
     "REQUEST_ID",
     "ROUTE_LABEL",
@@ -67,6 +75,8 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 METRICS = web.AppKey("metrics", Metrics)
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 STORE: web.AppKey[Store] = web.AppKey("store")
+# every abuse limit (README "Abuse limits"), counted in the store
+LIMITER = web.AppKey("limiter", Limiter)
 TOKENS: web.AppKey[TokenService] = web.AppKey("tokens")
 USERS: web.AppKey[UserDirectory] = web.AppKey("users")
 WECHAT_SESSION = web.AppKey("wechat_session", ClientSession)
@@ -74,6 +84,8 @@ WECHAT: web.AppKey[WeChatClient] = web.AppKey("wechat")
 OAUTH: web.AppKey[OAuthFlows] = web.AppKey("oauth")
 MINIPROGRAM: web.AppKey[MiniProgramLogin] = web.AppKey("miniprogram")
 SCAN: web.AppKey[ScanLogin] = web.AppKey("scan")
+FOLLOW: web.AppKey[FollowLogin] = web.AppKey("follow")  # flow E tickets
+PUSHES: web.AppKey[PushReceiver] = web.AppKey("pushes")  # the official accounts' server URL
 # scan QR / mini-program code images by ticket: (body, content type), made once
 IMAGE_CACHES: web.AppKey[dict[str, SingleFlight[str, tuple[bytes, str]]]] = web.AppKey(
     "scan_image_caches"
@@ -85,6 +97,10 @@ USERINFO_POLICY: web.AppKey[Policy] = web.AppKey("userinfo_policy")
 PROXY_SESSION = web.AppKey("proxy_session", ClientSession)
 PROXY: web.AppKey[RequestHandler] = web.AppKey("proxy")
 FORWARD_AUTH: web.AppKey[RequestHandler] = web.AppKey("forward_auth")
+# administration: audited operator actions and the audit log (gateway.admin)
+ADMIN: web.AppKey[Administration] = web.AppKey("admin")
+# the buffered access log (None when logging.access_log is off)
+ACCESS_LOG: web.AppKey[AccessLog | None] = web.AppKey("access_log")
 
 # -- per request
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -1,5 +1,8 @@
 """The one gateway middleware: request id, metrics, access log and JSON error rendering.
 
+The access log line goes to the buffered ``gateway.accesslog.AccessLog`` (no ``logging``
+record per request).
+
 Folded into a single middleware on purpose: it wraps every proxied request, and each extra
 middleware layer costs a coroutine frame per request on the hot path.
 
@@ -10,24 +13,23 @@ their traceback (redacted by the logging filter).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from gateway.errors import GatewayError
-from gateway.logs import request_id_var
+from gateway.logs import client_var, request_id_var
 from gateway.server.common import client_ip
-from gateway.server.keys import CONFIG, METRICS, REQUEST_ID, ROUTE_LABEL
+from gateway.server.keys import ACCESS_LOG, METRICS, REQUEST_ID, ROUTE_LABEL
 
-__all__ = ["error_response", "gateway_middleware"]
+__all__ = ["error_response", "gateway_middleware", "new_request_id", "record"]
 
 log = logging.getLogger("gateway.server")
-access_log = logging.getLogger("gateway.access")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
@@ -67,6 +69,10 @@ def error_response(
     return resp
 
 
+def _client_facts(request: web.Request) -> tuple[str, str]:
+    return client_ip(request), request.headers.get("User-Agent", "")
+
+
 def _route_label(request: web.Request) -> str:
     label = request.get(ROUTE_LABEL)
     if label is not None:
@@ -89,12 +95,17 @@ def _render(request: web.Request, exc: BaseException, request_id: str) -> web.St
     return error_response(500, "server_error", "internal error", request_id)
 
 
+def new_request_id(incoming: str) -> str:
+    """The client's ``X-Request-Id`` when it is sane, else a new random one."""
+    return incoming if _SANE_REQUEST_ID.match(incoming) else secrets.token_hex(16)
+
+
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _SANE_REQUEST_ID.match(incoming) else secrets.token_hex(16)
+    request_id = new_request_id(request.headers.get("X-Request-Id", ""))
     request[REQUEST_ID] = request_id
     request_id_var.set(request_id)
+    client_var.set(functools.partial(_client_facts, request))  # computed only when asked
     metrics = request.app[METRICS]
     metrics.http_in_flight.inc()
     started = time.perf_counter()
@@ -116,19 +127,26 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def _observe(request: web.Request, status: int, elapsed: float) -> None:
-    route = _route_label(request)
+    record(request, _route_label(request), request.rel_url.path, status, elapsed)
+
+
+def record(request: web.Request, route: str, path: str, status: int, elapsed: float) -> None:
+    """Count an answered request and write its access-log line (also the lean forward-auth
+    listener's, ``server.verify_listener``, which passes its own light request)."""
     method = request.method if request.method in _METHODS else "OTHER"  # bounded label values
-    counter, histogram = request.app[METRICS].http_children(route, method, status)
+    app = request.app
+    counter, histogram = app[METRICS].http_children(route, method, status)
     counter.inc()
     histogram.observe(elapsed)
-    if request.app[CONFIG].logging.access_log:
-        extra: dict[str, Any] = {
-            "method": request.method,
-            "path": request.rel_url.path,
-            "route": route,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 3),
-            "remote": client_ip(request),  # the client, not the load balancer
-            "user_agent": request.headers.get("User-Agent", ""),
-        }
-        access_log.info("%s %s %d", request.method, request.rel_url.path, status, extra=extra)
+    log = app[ACCESS_LOG]
+    if log is not None:
+        log.write(
+            request.method,
+            path,
+            route,
+            status,
+            elapsed,
+            client_ip(request),  # the client, not the load balancer
+            request.headers.get("User-Agent", ""),
+            request[REQUEST_ID],
+        )

@@ -10,16 +10,19 @@ shows every family from the first scrape, before any service has counted anythin
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gateway.login import LoginMetrics, ScanMetrics
+from gateway.admin import AdminMetrics
+from gateway.authz import AuthzMetrics
+from gateway.limits import LimitMetrics
+from gateway.login import FollowMetrics, LoginMetrics, ScanMetrics
 from gateway.metrics import LATENCY_BUCKETS, Metrics
 from gateway.oidc import OidcMetrics
 from gateway.store import StoreMetrics
 from gateway.tokens import TokenMetrics
 from gateway.wechat import WeChatMetrics
 
-__all__ = ["FAMILY_SETS", "ProxyMetrics", "create_families"]
+__all__ = ["FAMILY_SETS", "ListenerMetrics", "ProxyMetrics", "create_families"]
 
 
 class ProxyMetrics:
@@ -54,6 +57,24 @@ class ProxyMetrics:
         )
 
 
+class ListenerMetrics:
+    """Families of the main listener; ask ``metrics.of(ListenerMetrics)``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.closed = Counter(
+            "wxgate_http_connections_closed_total",
+            "Client connections the gateway closed early, by reason "
+            "(header_timeout, per_address_limit).",
+            ["reason"],
+            registry=registry,
+        )
+        self.open = Gauge(
+            "wxgate_http_connections_open",
+            "Client connections open on the main listener.",
+            registry=registry,
+        )
+
+
 # Every package's family set, in the README's order.
 FAMILY_SETS = (
     StoreMetrics,
@@ -63,6 +84,11 @@ FAMILY_SETS = (
     ScanMetrics,
     ProxyMetrics,
     OidcMetrics,
+    AdminMetrics,
+    AuthzMetrics,
+    FollowMetrics,
+    LimitMetrics,
+    ListenerMetrics,
 )
 
 

@@ -2,7 +2,9 @@
 
 Same paths, parameters, JSON fields and quirks as WeChat; state in memory; an injectable clock;
 fault injection and helpers (``wx.login`` codes, phone-button codes) through the ``Simulator``
-object or the HTTP control API (``gateway.simulator.control``). Also the demo OpenID Connect
+object or the HTTP control API (``gateway.simulator.control``). Flow E: parametric QR codes,
+followers and a simulated phone that pushes signed (safe mode: encrypted) events to an official
+account's server URL (``gateway.simulator.follow``, ``follow_pages``). Also the demo OpenID Connect
 relying party of dev mode (``gateway.simulator.rp``, ``create_rp``).
 """
 

@@ -46,6 +46,10 @@ API_ROUTES: tuple[tuple[str, str, Logic], ...] = (
     ("GET", "cgi-bin/token", lambda s, c: s.server_tokens.classic(c.params, c.remote)),
     ("POST", "cgi-bin/stable_token", lambda s, c: s.server_tokens.stable(c.body, c.remote)),
     ("POST", "wxa/getwxacodeunlimit", lambda s, c: s.wxacodes.unlimit(c.params, c.body)),
+    # flow E (reference §2.15): parametric QR codes and who follows
+    ("POST", "cgi-bin/qrcode/create", lambda s, c: s.follow.create(c.params, c.body, c.base_url)),
+    ("GET", "cgi-bin/showqrcode", lambda s, c: s.follow.image(c.params)),
+    ("GET", "cgi-bin/user/info", lambda s, c: s.follow.user_info(c.params)),
 )
 
 _DEFAULT_ERRMSG = {

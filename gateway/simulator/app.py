@@ -16,10 +16,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from gateway.clock import Clock
-from gateway.config import Config, WeChatConfig
+from gateway.config import Config, WeChatAppConfig, WeChatConfig
 from gateway.simulator.api import add_api_routes
 from gateway.simulator.control import add_control_routes
 from gateway.simulator.core import Simulator
+from gateway.simulator.follow_pages import add_follow_routes
 from gateway.simulator.model import SimApp
 from gateway.simulator.pages import add_page_routes
 
@@ -54,12 +55,23 @@ class SimAccessLogger(AbstractAccessLogger):
 
 
 def apps_from_config(source: AppSource) -> list[SimApp | tuple[str, str, str]]:
-    """The simulated apps: every configured WeChat app (appid, secret, kind), or ``source``."""
+    """The simulated apps: every configured WeChat app (appid, secret, kind; an official
+    account's server URL settings too), or ``source``. From a ``Config`` an official account
+    with a ``server_token`` pushes to ``<public URL>/auth/wechat/<name>/events``."""
+    base = ""
     if isinstance(source, Config):
-        source = source.wechat
+        base, source = source.public_url, source.wechat
     if isinstance(source, WeChatConfig):
-        return [SimApp(a.appid, a.secret, a.kind) for a in source.apps.values()]
+        return [_sim_app(name, a, base) for name, a in source.apps.items()]
     return list(source)
+
+
+def _sim_app(name: str, app: WeChatAppConfig, base: str) -> SimApp:
+    if app.kind != "official_account" or not app.server_token:
+        return SimApp(app.appid, app.secret, app.kind)
+    url = f"{base}/auth/wechat/{name}/events" if base else ""
+    return SimApp(app.appid, app.secret, app.kind, url, app.server_token,
+                  app.encoding_aes_key, app.message_mode, f"gh_{app.appid[-12:]}")  # fmt: skip
 
 
 def build_app(sim: Simulator) -> web.Application:
@@ -69,6 +81,7 @@ def build_app(sim: Simulator) -> web.Application:
     add_api_routes(app, sim)
     add_page_routes(app, sim)
     add_control_routes(app, sim)
+    add_follow_routes(app, sim)
     app.on_cleanup.append(_cancel_slow_answers)
     return app
 

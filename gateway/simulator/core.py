@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.clock import Clock, SystemClock
 from gateway.simulator.faults import Fault, FaultBook, FaultKind
+from gateway.simulator.follow import FollowService
 from gateway.simulator.mini import MiniService
 from gateway.simulator.model import (
     DEFAULT_SEED,
@@ -66,6 +67,9 @@ class Simulator:
             self.apps, self.ids, self.codes, self.server_tokens, self.clock, self.options
         )
         self.wxacodes = WxaCodes(self.server_tokens, self.options)
+        self.follow = FollowService(
+            self.apps, self.ids, self.server_tokens, self.clock, self.options
+        )
         self.background: set[asyncio.Task[Any]] = set()  # slow answers still in progress
         self._answers = 0
         self._errors = 0

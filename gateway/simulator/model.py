@@ -51,6 +51,13 @@ class SimApp:
     appid: str
     secret: str
     kind: AppKind
+    # official accounts (flow E, reference §2.15): where WeChat pushes events and how it signs
+    # and encrypts them (the console's URL, Token, EncodingAESKey and mode), its gh_ id
+    server_url: str = ""
+    server_token: str = ""
+    encoding_aes_key: str = ""
+    message_mode: str = "plain"
+    original_id: str = "gh_000000000000"
 
 
 @dataclass(slots=True)
@@ -72,6 +79,7 @@ class SimOptions:
     rotate_content_types: bool = True  # §1.3/§5.2
     token_ttl: int = 7200  # §4
     stable_force_daily: int = 20  # §2.13
+    oa_unverified: bool = False  # §2.15: qrcode/create answers 48001
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes``; unknown names raise KeyError, wrong types TypeError."""

@@ -3,7 +3,7 @@ templates; braces doubled)."""
 
 from __future__ import annotations
 
-__all__ = ["CONSENT_PAGE", "MESSAGE_PAGE", "RP_PAGE", "WXLOGIN_JS"]
+__all__ = ["CONSENT_PAGE", "FOLLOW_PAGE", "FOLLOW_RESULT", "MESSAGE_PAGE", "RP_PAGE", "WXLOGIN_JS"]
 
 _STYLE = """<style>
 body {{ font-family: system-ui, sans-serif; max-width: 26rem; margin: 2rem auto; padding: 1rem;
@@ -36,6 +36,49 @@ CONSENT_PAGE = (
 Deny (no redirect)</button>
 </form>
 </div></body></html>
+"""
+)
+
+# The simulated phone of flow E (``follow_pages``): scanning an official account's parametric QR.
+FOLLOW_PAGE = (
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Simulated WeChat: scan</title>"""
+    + _STYLE
+    + """</head>
+<body><div class="phone">
+<h1>Simulated WeChat</h1>
+<p>This QR code belongs to the official account <code>{appid}</code>.</p>
+<p class="muted">Scanning it pushes a signed event to the account's server URL, as WeChat does
+(reference §2.15): <code>subscribe</code> for a new follower, <code>SCAN</code> for a follower.</p>
+<form method="post" action="{action}">
+<label for="sim-user">WeChat user</label>
+<input type="text" id="sim-user" name="sim_user" value="{user}" autocomplete="off">
+<p><label><input type="radio" name="follower" value="no" id="sim-new" checked>
+New follower (subscribe)</label><br>
+<label><input type="radio" name="follower" value="yes" id="sim-follower">
+Already follows (SCAN)</label></p>
+<p class="muted">Switches:<br>
+<label><input type="checkbox" name="retries" id="sim-retries"> WeChat's retries
+(the same event three times)</label><br>
+<label><input type="checkbox" name="bad_signature" id="sim-bad-signature"> Bad signature</label><br>
+<label><input type="checkbox" name="stale" id="sim-stale"> Stale timestamp (301 s old)</label><br>
+<label><input type="checkbox" name="unverified" id="sim-unverified"> Unverified account
+(48001 for the next QR codes)</label></p>
+<button type="submit" id="sim-scan">Scan and follow</button>
+</form>
+</div></body></html>
+"""
+)
+
+FOLLOW_RESULT = (
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>"""
+    + _STYLE
+    + """</head>
+<body><div class="phone"><h1>{title}</h1><p id="sim-message">{text}</p>
+<ul id="sim-deliveries">{rows}</ul></div></body></html>
 """
 )
 

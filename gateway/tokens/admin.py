@@ -19,6 +19,7 @@ Errors are ``KeyRingError`` with a message meant for the operator.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -180,11 +181,16 @@ def keys_list(config: Config, *, clock: Clock | None = None) -> list[KeyRow]:
 
 
 def token_issue(
-    config: Config, sub: str, ttl: int | None = None, *, clock: Clock | None = None
+    config: Config,
+    sub: str,
+    ttl: int | None = None,
+    *,
+    clock: Clock | None = None,
+    roles: Sequence[str] = (),
 ) -> str:
     """An access token for ``sub`` signed with the active key (``ttl`` defaults to
-    ``tokens.access_ttl``, at most ``tokens.max_lifetime``: ValueError beyond). Refused
-    (KeyRingError) when no key is active."""
+    ``tokens.access_ttl``, at most ``tokens.max_lifetime``: ValueError beyond), carrying
+    ``roles`` (in ``authz.roles_claim``). Refused (KeyRingError) when no key is active."""
     if not sub:
         raise ValueError("sub must not be empty")
     if ttl is not None and ttl <= 0:
@@ -202,5 +208,7 @@ def token_issue(
         access_ttl=config.tokens.access_ttl,
         scope=config.tokens.scope,
         clock=clock,
+        roles_claim=config.authz.roles_claim,
+        max_roles=config.authz.max_roles,
     )
-    return issuer.issue(sub, sid=new_id(), amr=["cli"], ttl=ttl).token
+    return issuer.issue(sub, sid=new_id(), amr=["cli"], ttl=ttl, roles=roles).token

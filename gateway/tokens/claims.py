@@ -101,6 +101,9 @@ class AccessClaims:
     openid: str | None
     unionid: str | None
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    # the roles claim (``authz.roles_claim``): as issued (sorted), and as a set for decisions
+    role_list: tuple[str, ...] = ()
+    roles: frozenset[str] = frozenset()
 
     @property
     def scopes(self) -> frozenset[str]:
@@ -166,10 +169,12 @@ def validate_claims(
     now: float,
     leeway: float,
     max_lifetime: float,
+    roles_claim: str = "roles",
 ) -> AccessClaims:
     """The typed claims of a signature-checked payload, or TokenRejected. ``claims`` is
     kept (read-only view) as ``AccessClaims.raw``: the caller must not modify it after.
-    ``max_lifetime``: the longest ``exp - iat`` accepted (``tokens.max_lifetime``)."""
+    ``max_lifetime``: the longest ``exp - iat`` accepted (``tokens.max_lifetime``).
+    ``roles_claim``: the claim holding the user's roles (a list of strings, or absent)."""
     iss, sub, jti, sid = _required(claims)
     if iss != issuer:
         raise TokenRejected("wrong_issuer")
@@ -178,6 +183,8 @@ def validate_claims(
         raise WrongAudience()
     _check_times(claims, now, leeway, max_lifetime)
     amr = claims.get("amr")
+    roles = claims.get(roles_claim)
+    role_list = () if roles is None else _strings(roles, allow_str=False)
     return AccessClaims(
         sub=sub,
         sid=sid,
@@ -191,4 +198,6 @@ def validate_claims(
         openid=_optional(claims, "openid"),
         unionid=_optional(claims, "unionid"),
         raw=types.MappingProxyType(claims),
+        role_list=role_list,
+        roles=frozenset(role_list),
     )

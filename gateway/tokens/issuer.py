@@ -5,8 +5,10 @@ id, never a WeChat openid), ``aud`` (configured), ``exp``, ``iat``, ``jti`` (128
 ``sid`` (the login session = refresh family), ``client_id`` (RFC 9068 §2.2 requires it: always
 ``CLIENT_ID``, the gateway itself, which obtained the token for the browser or app), ``amr``
 (RFC 8176 style, e.g. ``["wechat_qr"]``), ``scope`` when configured, and ``appid``/``openid``/
-``unionid`` when known. An OpenID Provider client's tokens name that client and its audience,
-and every token carries ``auth_time`` when the login time is known.
+``unionid`` when known, and the user's roles (``authz.roles_claim``, sorted, at most
+``authz.max_roles``: the first ones in sorted order are kept, with a warning) when it has any.
+An OpenID Provider client's tokens name that client and its audience, and every token carries
+``auth_time`` when the login time is known.
 
 ``nbf`` is deliberately omitted: it would equal ``iat``, and a verifier whose clock runs a little
 behind ours (and applies no leeway to ``nbf``) would reject a fresh token.
@@ -18,8 +20,9 @@ segment is pre-encoded per key, so a token costs one RSA sign plus a small JSON 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gateway.clock import Clock
@@ -33,6 +36,7 @@ __all__ = ["CLIENT_ID", "AccessTokenIssuer", "IssuedToken", "new_id"]
 # One encoder for every token: ``json.dumps`` with non-default arguments builds a new one
 # per call, which costs about as much as the encoding itself.
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode
+log = logging.getLogger(__name__)
 
 #: The ``client_id`` claim of every access token the gateway mints (RFC 9068 §2.2).
 CLIENT_ID = "wxgate"
@@ -67,8 +71,12 @@ class AccessTokenIssuer:
         scope: str,
         clock: Clock,
         metrics: Metrics | None = None,
+        roles_claim: str = "roles",
+        max_roles: int = 32,
     ) -> None:
         self._ring = ring
+        self._roles_claim = roles_claim
+        self._max_roles = max_roles
         self._issuer = issuer
         self._audience = audience
         self._ttl = access_ttl
@@ -91,6 +99,7 @@ class AccessTokenIssuer:
         client_id: str = CLIENT_ID,
         audience: str | None = None,
         auth_time: float | None = None,
+        roles: Collection[str] = (),
     ) -> IssuedToken:
         """Sign an access token for ``sub`` in session ``sid``.
 
@@ -98,7 +107,8 @@ class AccessTokenIssuer:
         refresh family, so an access token never outlives its session). ``scope`` overrides
         the configured scope. ``client_id``/``audience``: an OpenID Provider client's token
         (its id and its audience) instead of the gateway's own. ``auth_time``: when the user
-        authenticated (RFC 9068 §2.2.1). Raises KeyRingError when no key is active.
+        authenticated (RFC 9068 §2.2.1). ``roles``: the user's roles (module doc). Raises
+        KeyRingError when no key is active.
         """
         if not sub:
             raise ValueError("sub must not be empty")
@@ -123,12 +133,24 @@ class AccessTokenIssuer:
         effective_scope = scope if scope is not None else self._scope
         optional = {"scope": effective_scope, "appid": appid, "openid": openid, "unionid": unionid}
         claims.update({name: value for name, value in optional.items() if value})
+        if roles:
+            claims[self._roles_claim] = self._bounded(sub, roles)
         payload = b64url_encode(_compact_json(claims).encode())
         signing_input = f"{key.header}.{payload}"
         signature = b64url_encode(sign(key.private_key, signing_input.encode("ascii")))
         if self._issued is not None:
             self._issued.inc()
         return IssuedToken(f"{signing_input}.{signature}", str(claims["jti"]), sid, iat, exp)
+
+    def _bounded(self, sub: str, roles: Collection[str]) -> list[str]:
+        ordered = sorted(roles)
+        if len(ordered) > self._max_roles:
+            log.warning(
+                "user %s has %d roles; the token carries the first %d (authz.max_roles)",
+                sub, len(ordered), self._max_roles,
+            )  # fmt: skip
+            del ordered[self._max_roles :]
+        return ordered
 
     def sign_jwt(self, claims: Mapping[str, object], typ: str) -> tuple[str, str]:
         """Sign other JWTs of the issuer (ID tokens ``typ="JWT"``, logout tokens

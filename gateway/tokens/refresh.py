@@ -29,14 +29,17 @@ import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.errors import InvalidGrant
+from gateway.errors import GatewayError, InvalidGrant
+from gateway.limits import Limiter
+from gateway.logs import current_client
 from gateway.metrics import Metrics
 from gateway.sealed import SealError, open_with_secret, seal_with_secret
 from gateway.store import Store
+from gateway.tokens.events import EventHooks
 from gateway.tokens.expiry import SessionExpiry
 from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer, new_id
 from gateway.tokens.jws import is_b64url
@@ -49,9 +52,14 @@ from gateway.tokens.session import (
     linked_key,
     refresh_key,
     session_key,
+    user_sessions_key,
 )
 
-__all__ = ["RefreshTokens", "Session", "TokenPair", "refresh_key", "session_key"]
+__all__ = ["RefreshTokens", "RolesSource", "Session", "TokenPair", "refresh_key", "session_key"]
+
+#: The roles of a user, read afresh for every access token minted (login and each refresh):
+#: a role change reaches the tokens at the next refresh at the latest.
+RolesSource = Callable[[str], Awaitable[Collection[str]]]
 
 _KEEP_AFTER_END = 7200.0
 # HKDF info of the sealed successor pair (see ``gateway.sealed``)
@@ -75,7 +83,9 @@ class RefreshTokens:
         sliding: bool,
         grace: float,
         revoke_for: float,
+        limiter: Limiter | None = None,
     ) -> None:
+        self._limiter = limiter
         self._store = store
         self._issuer = issuer
         self._revocations = revocations
@@ -89,6 +99,9 @@ class RefreshTokens:
         self._grace = grace
         self._revoke_for = revoke_for  # access_ttl + leeway: how long a sid stays denied
         self._listeners: list[Callable[[Session], Awaitable[None]]] = []
+        self._gates: list[Callable[[str], Awaitable[None]]] = []
+        self.events = EventHooks()
+        self.roles_of: RolesSource | None = None  # set by the token service's owner
         self.expiry = SessionExpiry(store, clock, self._ended)
 
     async def start_session(
@@ -103,8 +116,14 @@ class RefreshTokens:
         client: SessionClient | None = None,
     ) -> TokenPair:
         """A new session for ``sub`` and its first pair (None or "" for unknown claims);
-        ``client``: the session of an OpenID Provider client, bound to it."""
+        ``client``: the session of an OpenID Provider client, bound to it. Every gate
+        (``guard``) is asked first and may refuse (e.g. AccountDisabled). The client address
+        and User-Agent of the request being served are recorded with it."""
+        flow = {"flow": ",".join(amr), "app": appid or "",
+                "client_id": client.client_id if client else ""}  # fmt: skip
+        await self._admit(sub, flow)
         now = self._clock.time()
+        client_ip, user_agent = current_client()
         session = Session(
             client.sid if client and client.sid else new_id(),
             sub,
@@ -119,14 +138,37 @@ class RefreshTokens:
             audience=client.audience if client else "",
             auth_time=str(client.auth_time) if client else "",
             op_sid=client.op_sid if client else "",
+            client_ip=client_ip,
+            user_agent=user_agent,
         )
         await self._store.create_record(session_key(session.sid), session.record(), self._keep)
+        await self._index(session)
         if session.op_sid:
             await self._link(session)
         if session.client_id:  # its client is told when it ends, expiry included
             await self.expiry.index(session)
         pair, _, _ = await self._mint(session, now)
+        await self.events.emit("login", sub, {**flow, "result": "ok", "sid": session.sid})
         return pair
+
+    async def _admit(self, sub: str, flow: dict[str, str]) -> None:
+        """Ask every gate; a refusal is a failed login (an event) and raised."""
+        try:
+            for gate in self._gates:
+                await gate(sub)
+        except GatewayError as exc:
+            await self.events.emit("login", sub, {**flow, "result": exc.error})
+            raise
+
+    def guard(self, gate: Callable[[str], Awaitable[None]]) -> None:
+        """Ask ``await gate(sub)`` before any session of ``sub`` starts; it refuses by
+        raising (a GatewayError, e.g. AccountDisabled)."""
+        self._gates.append(gate)
+
+    async def _index(self, session: Session) -> None:
+        """List ``session`` under its user until it ends (``user_sessions_key``)."""
+        key = user_sessions_key(session.sub)
+        await self._store.expiring_set_add(key, session.sid, session.expires_at)
 
     async def _link(self, session: Session) -> None:
         """Remember that client session ``session`` was authorized in browser session
@@ -148,6 +190,7 @@ class RefreshTokens:
         expires_at = session.expires_at
         fields = {"state": "active", "sid": session.sid, "sub": session.sub}
         fields.update(issued_at=str(now), expires_at=str(expires_at))
+        roles = await self.roles_of(session.sub) if self.roles_of is not None else ()
         await self._store.create_record(key, fields, max(1.0, expires_at - now))
         access = self._issuer.issue(
             session.sub,
@@ -161,6 +204,7 @@ class RefreshTokens:
             client_id=session.client_id or CLIENT_ID,
             audience=session.audience or None,
             auth_time=float(session.auth_time) if session.auth_time else session.created_at,
+            roles=roles,
         )
         self._metrics.issued.labels(kind="refresh").inc()
         pair = TokenPair(
@@ -191,9 +235,23 @@ class RefreshTokens:
         session = await self._live_session(record.get("sid", ""), now)
         if session.client_id != client_id:
             raise InvalidGrant("the refresh token was not issued to this client")
+        if self._limiter is not None:  # per user: only once the token is known to be good
+            await self._limiter.hit("refresh_user", session.sub)
         if record.get("state") == "active":
+            await self._still_admitted(session)
             return await self._rotate(token, key, session, now)
         return await self._replay(token, key, record, session, now)
+
+    async def _still_admitted(self, session: Session) -> None:
+        """The gates again before a rotation: a session a gate now refuses (its user was
+        disabled, and it escaped the ending: older than the per-user index, or racing it) is
+        ended here and renews no more."""
+        try:
+            for gate in self._gates:
+                await gate(session.sub)
+        except GatewayError as exc:
+            await self.end_session(session.sid)
+            raise InvalidGrant(exc.description) from exc
 
     async def _rotate(self, token: str, key: str, session: Session, now: float) -> TokenPair:
         if self._sliding:
@@ -209,8 +267,7 @@ class RefreshTokens:
             unexpired_at=now,
         )
         if moved.ok:
-            if self._sliding:
-                await self._extend(session)
+            await self._touch(session, now)
             return pair
         await self._store.delete(new_key)  # lost the race: this pair was never handed out
         if moved.record is None:
@@ -242,6 +299,7 @@ class RefreshTokens:
         )
         self._metrics.refresh_reuse.inc()
         await self.end_session(session.sid)
+        await self.events.emit("refresh_reuse", session.sub, {"sid": session.sid})
         raise InvalidGrant("the refresh token was already used; the session has been ended")
 
     async def _live_session(self, sid: str, now: float) -> Session:
@@ -256,14 +314,20 @@ class RefreshTokens:
             raise InvalidGrant()
         return session
 
-    async def _extend(self, session: Session) -> None:
+    async def _touch(self, session: Session, now: float) -> None:
+        """Record the rotation on the session (and, when sliding, its new end)."""
+        fields = {"refreshed_at": str(now)}
+        if self._sliding:
+            fields["expires_at"] = str(session.expires_at)
         await self._store.transition(
             session_key(session.sid),
             from_states=("active",),
             to_state="active",
-            fields={"expires_at": str(session.expires_at)},
-            ttl=self._keep,
+            fields=fields,
+            ttl=self._keep if self._sliding else None,
         )
+        if self._sliding:
+            await self._index(session)
 
     def on_end(self, listener: Callable[[Session], Awaitable[None]]) -> None:
         """Call ``listener`` with every session this process ends (logout, revocation, reuse,

@@ -14,15 +14,18 @@ from typing import Any
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import InvalidToken
+from gateway.limits import Limiter
 from gateway.metrics import Metrics
 from gateway.store import Store
 from gateway.tokens.admin import open_ring
 from gateway.tokens.claims import AccessClaims
+from gateway.tokens.events import EventListener
 from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer, new_id
 from gateway.tokens.keys import KeyRing
-from gateway.tokens.refresh import RefreshTokens, TokenPair
+from gateway.tokens.refresh import RefreshTokens, RolesSource, TokenPair
 from gateway.tokens.revocation import Kind, RevocationList
 from gateway.tokens.session import Session, SessionClient
+from gateway.tokens.usersessions import UserSessions
 from gateway.tokens.verifier import Verifier
 
 __all__ = ["AccessClaims", "TokenPair", "TokenService"]
@@ -42,6 +45,7 @@ class TokenService:
         issuer: AccessTokenIssuer,
         verifier: Verifier,
         refresh_tokens: RefreshTokens,
+        user_sessions: UserSessions,
     ) -> None:
         """Use ``open``; this only wires already-built parts together."""
         self._config = config
@@ -52,6 +56,7 @@ class TokenService:
         self._verifier = verifier
         self._refresh = refresh_tokens
         self._leeway = config.tokens.leeway
+        self._users = user_sessions
         revocations.on_revoke(self._forget)
 
     @classmethod
@@ -74,7 +79,8 @@ class TokenService:
         await revocations.start()
         ring.start()
         refresh.expiry.start()
-        return cls(config, clock, ring, revocations, issuer, verifier, refresh)
+        users = UserSessions(store, clock, refresh, revocations)
+        return cls(config, clock, ring, revocations, issuer, verifier, refresh, users)
 
     async def close(self) -> None:
         """Stop the background tasks (the Store is closed by its owner)."""
@@ -85,6 +91,11 @@ class TokenService:
     async def check_ready(self) -> None:
         """Readiness check: raise KeyRingError unless a signing key is active."""
         self._ring.signing_key()
+
+    def use_roles(self, source: RolesSource) -> None:
+        """Read users' roles from ``source`` for every access token of a session (at login
+        and at each refresh); without one, tokens carry no roles."""
+        self._refresh.roles_of = source
 
     @property
     def ring(self) -> KeyRing:
@@ -172,6 +183,30 @@ class TokenService:
         token, or one issued to another client (``client_id`` "" = the gateway's own)."""
         return await self._refresh.refresh(refresh_token, client_id)
 
+    # -- a user's sessions, the gate before a session starts, the audit events -------------
+
+    def guard_sessions(self, gate: Callable[[str], Awaitable[None]]) -> None:
+        """``await gate(sub)`` before every new session of ``sub``; it refuses by raising
+        (e.g. AccountDisabled for a disabled user)."""
+        self._refresh.guard(gate)
+
+    def on_event(self, listener: EventListener) -> None:
+        """Call ``listener(kind, sub, details)`` for each login (``result`` ok or the refusal's
+        code), logout, revocation and refresh-token reuse (see ``tokens.events``)."""
+        self._refresh.events.add(listener)
+
+    async def list_sessions(self, sub: str) -> list[Session]:
+        """The live sessions of user ``sub``, the newest first."""
+        return await self._users.live(sub)
+
+    async def revoke_user_session(self, sub: str, sid: str) -> bool:
+        """End ``sid`` if it is a live session of ``sub``; whether it was."""
+        return await self._users.end(sub, sid)
+
+    async def revoke_user_sessions(self, sub: str, *, keep: str | None = None) -> list[str]:
+        """End every live session of ``sub`` (but ``keep``) on every replica; their sids."""
+        return await self._users.end_all(sub, keep=keep)
+
     # -- ending sessions ------------------------------------------------------------------
 
     async def revoke_session(self, sid: str) -> None:
@@ -188,10 +223,14 @@ class TokenService:
             except InvalidToken:
                 return
             await self._revocations.revoke("jti", claims.jti, claims.exp + self._leeway)
+            await self._refresh.events.emit("revocation", claims.sub, {"token": "access"})
             return
         sid = await self._refresh.find_sid(token)
         if sid is not None:
+            session = await self._refresh.get_session(sid)
             await self._refresh.end_session(sid)
+            sub = session.sub if session else ""
+            await self._refresh.events.emit("revocation", sub, {"token": "refresh", "sid": sid})
 
     async def logout(self, *, access_token: str | None, refresh_token: str | None) -> bool:
         """End the session the presented credentials belong to; True if one was found."""
@@ -201,9 +240,13 @@ class TokenService:
                 sid = self._verifier.verify(access_token).sid
             except InvalidToken:
                 sid = None
-        if sid is not None:
-            await self._refresh.end_session(sid)
-        return sid is not None
+        if sid is None:
+            return False
+        session = await self._refresh.get_session(sid)
+        await self._refresh.end_session(sid)
+        if session is not None:
+            await self._refresh.events.emit("logout", session.sub, {"sid": sid})
+        return True
 
     async def introspect(self, token: str, token_type_hint: str | None = None) -> dict[str, Any]:
         """RFC 7662 §2.2: ``{"active": true, ...claims}`` or exactly ``{"active": false}``."""
@@ -236,15 +279,19 @@ def _assemble(
     """The issuer, the verifier and the refresh-token families, configured from
     ``config.tokens``."""
     t = config.tokens
+    a = config.authz
     issuer = AccessTokenIssuer(ring, issuer=config.issuer, audience=t.audience,
                                access_ttl=t.access_ttl, scope=t.scope, clock=clock,
-                               metrics=metrics)  # fmt: skip
+                               metrics=metrics, roles_claim=a.roles_claim,
+                               max_roles=a.max_roles)  # fmt: skip
     verifier = Verifier(ring, revocations, issuer=config.issuer, audience=t.audience,
                         leeway=t.leeway, max_lifetime=t.max_lifetime,
                         max_token_bytes=t.max_token_bytes,
-                        cache_size=t.verify_cache_size, clock=clock, metrics=metrics)  # fmt: skip
+                        cache_size=t.verify_cache_size, clock=clock, metrics=metrics,
+                        roles_claim=a.roles_claim)  # fmt: skip
     refresh = RefreshTokens(store, issuer, revocations, clock, metrics,
                             refresh_ttl=t.refresh_ttl, sliding=t.refresh_sliding,
                             grace=t.refresh_reuse_grace,
-                            revoke_for=t.access_ttl + t.leeway)  # fmt: skip
+                            revoke_for=t.access_ttl + t.leeway,
+                            limiter=Limiter(store, config.limits, metrics))  # fmt: skip
     return issuer, verifier, refresh

@@ -2,7 +2,8 @@
 
 Store keys: ``tokens:session:<sid>`` holds a ``Session`` (flat string fields, ``state`` active
 or revoked); ``tokens:refresh:<sha256 hex of the token>`` holds one refresh token's state. The
-token itself is never stored.
+token itself is never stored. ``tokens:user:<sub>`` is the per-user index of sessions: an
+expiring set of sids, each member expiring with its session, so the index empties itself.
 """
 
 from __future__ import annotations
@@ -13,11 +14,24 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Session", "SessionClient", "TokenPair", "linked_key", "refresh_key", "session_key"]
+__all__ = [
+    "Session",
+    "SessionClient",
+    "TokenPair",
+    "linked_key",
+    "refresh_key",
+    "session_key",
+    "user_sessions_key",
+]
 
 
 def session_key(sid: str) -> str:
     return f"tokens:session:{sid}"
+
+
+def user_sessions_key(sub: str) -> str:
+    """The sessions of user ``sub`` (an expiring set: sid -> the session's end)."""
+    return f"tokens:user:{sub}"
 
 
 def linked_key(op_sid: str) -> str:
@@ -87,6 +101,11 @@ class Session:
     audience: str = ""
     auth_time: str = ""
     op_sid: str = ""
+    # where and how it started (for the person and their operators; never a secret), and
+    # when its refresh token was last rotated ("" = never)
+    client_ip: str = ""
+    user_agent: str = ""
+    refreshed_at: str = ""
 
     def record(self) -> dict[str, str]:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -100,7 +119,7 @@ class Session:
         if not isinstance(amr, list):
             raise TypeError("amr")
         names = ("appid", "openid", "unionid", "scope", "client_id", "audience", "auth_time",
-                 "op_sid")  # fmt: skip
+                 "op_sid", "client_ip", "user_agent", "refreshed_at")  # fmt: skip
         optional = {name: rec.get(name, "") for name in names}
         return cls(
             sid=rec["sid"],

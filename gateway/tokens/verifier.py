@@ -112,8 +112,10 @@ class Verifier:
         cache_size: int,
         clock: Clock,
         metrics: Metrics | None = None,
+        roles_claim: str = "roles",
     ) -> None:
         self._ring = ring
+        self._roles_claim = roles_claim
         self._revoked_jti = revoked.jtis
         self._revoked_sid = revoked.sids
         self._issuer = issuer
@@ -197,6 +199,7 @@ class Verifier:
             now=now,
             leeway=self._leeway,
             max_lifetime=self._max_lifetime,
+            roles_claim=self._roles_claim,
         )
 
     def id_token_hint(self, token: str) -> dict[str, Any] | None:

@@ -31,12 +31,14 @@ migrates the schema (``open_user_directory`` does both). Every method may raise
 """
 
 from gateway.users.contract import Identity, IdentityRecord, Profile, User, UserDirectory
+from gateway.users.entries import AuditEntry, AuditQuery, new_entry_id
 from gateway.users.factory import (
     DEFAULT_SQLITE_FILE,
     create_user_directory,
     open_user_directory,
     sqlite_path,
 )
+from gateway.users.roles import check_role, is_role_name
 
 __all__ = [
     # services
@@ -48,6 +50,13 @@ __all__ = [
     "IdentityRecord",
     "Profile",
     "User",
+    # the audit log's entries and queries
+    "AuditEntry",
+    "AuditQuery",
+    "new_entry_id",
+    # role names
+    "check_role",
+    "is_role_name",
     # configuration
     "DEFAULT_SQLITE_FILE",
     "sqlite_path",

@@ -25,18 +25,27 @@ from contextlib import AbstractAsyncContextManager
 
 from gateway.clock import Clock
 from gateway.errors import NotFound, TemporarilyUnavailable
+from gateway.users.audit import append_entry, purge_entries, query_entries
 from gateway.users.contract import Identity, IdentityRecord, Profile, User
+from gateway.users.entries import AuditEntry, AuditQuery
+from gateway.users.roles import check_role
+from gateway.users.search import search_subjects
 from gateway.users.sql import (
     ATTACH_UNIONID,
+    DELETE_ROLE,
     INSERT_IDENTITY,
+    INSERT_ROLE,
     INSERT_USER,
     SELECT_IDENTITY,
+    SELECT_ROLES,
     SELECT_SUB_BY_UNIONID,
     SELECT_USER_BY_IDENTITY,
     SELECT_USER_BY_SUB,
+    SET_DISABLED,
     SET_PHONE,
     UPDATE_IDENTITY,
     UPDATE_PROFILE,
+    USER_EXISTS,
     Conflict,
     Row,
     Tx,
@@ -120,12 +129,33 @@ class SqlUserDirectory(ABC):
     async def get(self, sub: str) -> User | None:
         """See ``UserDirectory.get``."""
         async with self._reading() as tx:
-            return user_from_rows(await tx.fetch(SELECT_USER_BY_SUB, sub))
+            return await _read_user(tx, SELECT_USER_BY_SUB, sub)
 
     async def find(self, appid: str, openid: str) -> User | None:
         """See ``UserDirectory.find``."""
         async with self._reading() as tx:
-            return user_from_rows(await tx.fetch(SELECT_USER_BY_IDENTITY, appid, openid))
+            return await _read_user(tx, SELECT_USER_BY_IDENTITY, appid, openid)
+
+    async def grant_role(self, sub: str, role: str) -> bool:
+        """See ``UserDirectory.grant_role``."""
+        check_role(role)
+        async with self._transaction() as tx:
+            await _require_user(tx, sub)
+            return await tx.execute(INSERT_ROLE, sub, role, self._clock.time()) > 0
+
+    async def revoke_role(self, sub: str, role: str) -> bool:
+        """See ``UserDirectory.revoke_role``."""
+        check_role(role)
+        async with self._transaction() as tx:
+            await _require_user(tx, sub)
+            return await tx.execute(DELETE_ROLE, sub, role) > 0
+
+    async def set_disabled(self, sub: str, disabled: bool) -> bool:
+        """See ``UserDirectory.set_disabled``."""
+        at = self._clock.time() if disabled else None
+        async with self._transaction() as tx:
+            await _require_user(tx, sub)
+            return await tx.execute(SET_DISABLED, sub, int(disabled), at) > 0
 
     async def set_phone(self, sub: str, phone: str) -> None:
         """See ``UserDirectory.set_phone``."""
@@ -133,10 +163,46 @@ class SqlUserDirectory(ABC):
             if await tx.execute(SET_PHONE, sub, phone) == 0:
                 raise NotFound("no such user")
 
+    async def search(self, q: str, *, after: str | None = None, limit: int = 50) -> list[User]:
+        """See ``UserDirectory.search``."""
+        async with self._reading() as tx:
+            subs = await search_subjects(tx, q, after, limit)
+            found = [await _read_user(tx, SELECT_USER_BY_SUB, sub) for sub in subs]
+        return [user for user in found if user is not None]
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """See ``UserDirectory.append_audit``."""
+        async with self._transaction() as tx:
+            await append_entry(tx, entry)
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        """See ``UserDirectory.query_audit``."""
+        async with self._reading() as tx:
+            return await query_entries(tx, query)
+
+    async def purge_audit(self, before: float) -> int:
+        """See ``UserDirectory.purge_audit``."""
+        async with self._transaction() as tx:
+            return await purge_entries(tx, before)
+
     async def schema_version(self) -> int:
         """See ``UserDirectory.schema_version``."""
         async with self._reading() as tx:
             return await current_version(tx)
+
+
+async def _read_user(tx: Tx, sql: str, *args: object) -> User | None:
+    """The user a ``SELECT_USER_*`` query finds, with its roles (a second statement: the
+    roles of a user are read right after its row, on the same connection)."""
+    rows = await tx.fetch(sql, *args)
+    if not rows:
+        return None
+    return user_from_rows(rows, await tx.fetch(SELECT_ROLES, rows[0]["sub"]))
+
+
+async def _require_user(tx: Tx, sub: str) -> None:
+    if await tx.fetchrow(USER_EXISTS, sub) is None:
+        raise NotFound("no such user")
 
 
 # --------------------------------------------------------------------------- linking
@@ -172,7 +238,7 @@ async def _unchanged(tx: Tx, ident: Identity, wanted: Profile) -> User | None:
         known["unionid"] != ident.unionid or await _sub_by_unionid(tx, ident.unionid) != sub
     ):
         return None
-    user = user_from_rows(await tx.fetch(SELECT_USER_BY_SUB, sub))
+    user = await _read_user(tx, SELECT_USER_BY_SUB, sub)
     if user is None or (wanted.nickname or user.nickname) != user.nickname:
         return None
     return user if (wanted.avatar_url or user.avatar_url) == user.avatar_url else None
@@ -184,7 +250,7 @@ async def _link(tx: Tx, ident: Identity, wanted: Profile, now: float) -> tuple[U
         record = IdentityRecord(ident.app, ident.appid, ident.openid, ident.unionid, now)
         user = User(sub, now, ident.unionid, None, wanted.nickname, wanted.avatar_url, (record,))
         return user, True
-    found = user_from_rows(await tx.fetch(SELECT_USER_BY_SUB, sub))
+    found = await _read_user(tx, SELECT_USER_BY_SUB, sub)
     if found is None:  # deleted under us: start again
         raise Conflict("user vanished during link")
     return await _apply_profile(tx, found, wanted), False

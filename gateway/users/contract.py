@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from gateway.users.entries import AuditEntry, AuditQuery
 
 __all__ = ["Identity", "IdentityRecord", "Profile", "User", "UserDirectory"]
 
@@ -56,6 +59,11 @@ class User:
     nickname: str | None
     avatar_url: str | None
     identities: tuple[IdentityRecord, ...]
+    # authorization and administration: the user's roles, and whether an operator disabled
+    # the user (``disabled_at``: when, epoch seconds; None while enabled)
+    roles: frozenset[str] = frozenset()
+    disabled: bool = False
+    disabled_at: float | None = None
 
     def identity_for(self, appid: str) -> IdentityRecord | None:
         """The identity this user has in the app with ``appid``, if any."""
@@ -97,6 +105,45 @@ class UserDirectory(Protocol):
 
     async def set_phone(self, sub: str, phone: str) -> None:
         """Record the user's phone number; raises ``NotFound`` for an unknown ``sub``."""
+        ...
+
+    async def grant_role(self, sub: str, role: str) -> bool:
+        """Give ``role`` to user ``sub``; True if the user did not have it yet.
+
+        Raises ``InvalidRequest`` for a name that is not a role name (``is_role_name``),
+        ``NotFound`` for an unknown ``sub``.
+        """
+        ...
+
+    async def revoke_role(self, sub: str, role: str) -> bool:
+        """Take ``role`` from user ``sub``; True if the user had it.
+
+        Raises ``InvalidRequest`` for a name that is not a role name, ``NotFound`` for an
+        unknown ``sub``.
+        """
+        ...
+
+    async def set_disabled(self, sub: str, disabled: bool) -> bool:
+        """Disable (``disabled_at`` = now) or enable user ``sub``; True if that changed
+        anything. Raises ``NotFound`` for an unknown ``sub``. Ending the user's sessions is
+        the caller's business (the directory knows nothing of tokens)."""
+        ...
+
+    async def search(self, q: str, *, after: str | None = None, limit: int = 50) -> list[User]:
+        """One page of users matching ``q`` by sub, unionid, openid or nickname, ordered by
+        sub; the next page starts ``after`` the last sub (``users.search``)."""
+        ...
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Append one audit entry (the log is append-only: nothing updates an entry)."""
+        ...
+
+    async def query_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        """Audit entries matching ``query``, newest first."""
+        ...
+
+    async def purge_audit(self, before: float) -> int:
+        """Delete audit entries older than ``before`` (epoch seconds); how many."""
         ...
 
     async def schema_version(self) -> int:

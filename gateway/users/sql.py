@@ -17,16 +17,21 @@ from gateway.users.contract import IdentityRecord, User
 
 __all__ = [
     "ATTACH_UNIONID",
+    "DELETE_ROLE",
     "INSERT_IDENTITY",
+    "INSERT_ROLE",
     "INSERT_USER",
     "MIGRATIONS",
     "SELECT_IDENTITY",
+    "SELECT_ROLES",
     "SELECT_SUB_BY_UNIONID",
     "SELECT_USER_BY_IDENTITY",
     "SELECT_USER_BY_SUB",
+    "SET_DISABLED",
     "SET_PHONE",
     "UPDATE_IDENTITY",
     "UPDATE_PROFILE",
+    "USER_EXISTS",
     "Conflict",
     "Row",
     "Tx",
@@ -96,6 +101,39 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX identities_sub ON identities (sub)",
     ),
+    # 2: authorization and administration: roles, and the disabled flag (0/1, an INTEGER in
+    # both dialects so one statement text serves both)
+    (
+        """
+        CREATE TABLE roles (
+            sub TEXT NOT NULL REFERENCES users (sub) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            granted_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (sub, role)
+        )""",
+        "CREATE INDEX roles_role ON roles (role)",
+        "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE users ADD COLUMN disabled_at DOUBLE PRECISION",
+    ),
+    # 3: the audit log (append-only; ``users.audit``)
+    (
+        """
+    CREATE TABLE audit_log (
+        id TEXT PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        result TEXT NOT NULL,
+        client_ip TEXT NOT NULL,
+        user_agent TEXT NOT NULL,
+        details TEXT NOT NULL
+    )""",
+        "CREATE INDEX audit_log_at ON audit_log (at)",
+        "CREATE INDEX audit_log_subject ON audit_log (subject, id)",
+        "CREATE INDEX audit_log_actor ON audit_log (actor, id)",
+    ),
 )
 
 
@@ -141,11 +179,21 @@ UPDATE identities SET sub = $3, app = $4, unionid = $5 WHERE appid = $1 AND open
 ATTACH_UNIONID = "UPDATE users SET unionid = $2 WHERE sub = $1 AND unionid IS NULL"
 UPDATE_PROFILE = "UPDATE users SET nickname = $2, avatar_url = $3 WHERE sub = $1"
 SET_PHONE = "UPDATE users SET phone = $2 WHERE sub = $1"
+USER_EXISTS = "SELECT 1 AS present FROM users WHERE sub = $1"
+SELECT_ROLES = "SELECT role FROM roles WHERE sub = $1"
+INSERT_ROLE = """
+INSERT INTO roles (sub, role, granted_at) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING"""
+DELETE_ROLE = "DELETE FROM roles WHERE sub = $1 AND role = $2"
+# changes only a user whose flag differs, so the row count says whether anything changed
+SET_DISABLED = """
+UPDATE users SET disabled = $2, disabled_at = $3 WHERE sub = $1 AND disabled <> $2"""
 
 # One statement per read, so a user and its identities come from one snapshot without an
 # explicit transaction.
 _SELECT_USER = """
 SELECT u.sub, u.created_at, u.unionid, u.phone, u.nickname, u.avatar_url,
+       u.disabled, u.disabled_at,
        i.app, i.appid, i.openid, i.unionid AS identity_unionid, i.linked_at
 FROM users u LEFT JOIN identities i ON i.sub = u.sub
 WHERE {where}
@@ -156,8 +204,9 @@ SELECT_USER_BY_IDENTITY = _SELECT_USER.format(
 )
 
 
-def user_from_rows(rows: Sequence[Row]) -> User | None:
-    """The user described by the rows of a ``SELECT_USER_*`` query (None when no rows)."""
+def user_from_rows(rows: Sequence[Row], roles: Sequence[Row] = ()) -> User | None:
+    """The user described by the rows of a ``SELECT_USER_*`` query (None when no rows), with
+    the rows of ``SELECT_ROLES`` for it."""
     if not rows:
         return None
     first = rows[0]
@@ -180,4 +229,7 @@ def user_from_rows(rows: Sequence[Row]) -> User | None:
         nickname=first["nickname"],
         avatar_url=first["avatar_url"],
         identities=identities,
+        roles=frozenset(str(r["role"]) for r in roles),
+        disabled=bool(first["disabled"]),
+        disabled_at=None if first["disabled_at"] is None else float(first["disabled_at"]),
     )

@@ -3,7 +3,8 @@
 ``protocol`` (pure builders and parsers), ``browser`` (browser-facing URLs, wxLogin.js, WeChat's
 User-Agent), ``models`` (typed results), ``errors`` (WeChatError, UpstreamError, their mapping
 onto the gateway's errors, bounded errcode labels), ``crypto`` (open-data signatures and
-decryption), ``client`` (``WeChatClient``: I/O, retries, the server access_token cache),
+decryption), ``messages`` (official-account pushes: signatures, safe-mode AES, defused
+XML), ``client`` (``WeChatClient``: I/O, retries, the server access_token cache),
 ``metrics`` (the ``wxgate_wechat_*`` families). This module is the package's face: code outside
 ``gateway.wechat`` imports from here.
 """
@@ -34,8 +35,35 @@ from gateway.wechat.errors import (
     errcode_label,
     wechat_cause,
 )
+from gateway.wechat.messages import (
+    LOGIN_EVENTS,
+    MAX_EVENT_BODY,
+    TIMESTAMP_WINDOW,
+    EventMessage,
+    MessageCipher,
+    MessageMode,
+    MessageRejected,
+    Push,
+    check_signature,
+    encrypted_reply,
+    envelope_xml,
+    event_xml,
+    is_aes_key,
+    is_server_token,
+    reply_xml,
+    signature,
+    verify_push,
+)
 from gateway.wechat.metrics import WeChatMetrics
-from gateway.wechat.models import Code2Session, OAuthToken, PhoneInfo, ServerToken, UserInfo
+from gateway.wechat.models import (
+    Code2Session,
+    Follower,
+    OAuthToken,
+    ParamQrCode,
+    PhoneInfo,
+    ServerToken,
+    UserInfo,
+)
 from gateway.wechat.protocol import image_mime
 
 __all__ = [
@@ -55,12 +83,32 @@ __all__ = [
     "decrypt_open_data",
     "encrypt_open_data",
     "raw_data_signature",
+    # official-account pushes (reference §2.15; the simulator builds and signs them too)
+    "LOGIN_EVENTS",
+    "MAX_EVENT_BODY",
+    "TIMESTAMP_WINDOW",
+    "EventMessage",
+    "MessageCipher",
+    "MessageMode",
+    "MessageRejected",
+    "Push",
+    "check_signature",
+    "encrypted_reply",
+    "envelope_xml",
+    "event_xml",
+    "is_aes_key",
+    "is_server_token",
+    "reply_xml",
+    "signature",
+    "verify_push",
     # errcode labels for metrics (reference §3)
     "KNOWN_WECHAT_ERRCODES",
     "errcode_label",
     # values
     "Code2Session",
+    "Follower",
     "OAuthToken",
+    "ParamQrCode",
     "PhoneInfo",
     "ServerToken",
     "UserInfo",

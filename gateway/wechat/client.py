@@ -34,7 +34,15 @@ from gateway.wechat.errors import (
     errcode_label,
 )
 from gateway.wechat.metrics import WeChatMetrics
-from gateway.wechat.models import Code2Session, OAuthToken, PhoneInfo, ServerToken, UserInfo
+from gateway.wechat.models import (
+    Code2Session,
+    Follower,
+    OAuthToken,
+    ParamQrCode,
+    PhoneInfo,
+    ServerToken,
+    UserInfo,
+)
 from gateway.wechat.server_token import ServerTokenCache
 from gateway.wechat.transport import Transport
 
@@ -181,6 +189,29 @@ class WeChatClient:
             return await self._with_server_token(
                 app, build, partial(self._transport.call_image, app=app)
             )
+
+    # ------------------------------------------------------------------ official account (flow E)
+
+    async def create_qrcode(self, app: str, scene: str, expire_seconds: int) -> ParamQrCode:
+        """A temporary parametric QR (``QR_STR_SCENE``) with the shared single-flight server
+        token (reference §2.15, §6.6); 48001 (unverified account) raises a mapped error whose
+        cause ``wechat_cause`` reads."""
+        p.qrcode_create_request("-", scene, expire_seconds)  # validate first
+
+        def build(token: str) -> p.ApiRequest:
+            return p.qrcode_create_request(token, scene, expire_seconds)
+
+        with self._mapped(app):
+            data = await self._with_server_token(app, build, self._json(app))
+            return ParamQrCode.from_json(data, p.API_QRCODE_CREATE)
+
+    async def follower(self, app: str, openid: str) -> Follower:
+        """Who scanned: ``cgi-bin/user/info`` (reference §2.15; unionid when bound)."""
+        with self._mapped(app):
+            data = await self._with_server_token(
+                app, lambda token: p.user_info_request(token, openid), self._json(app)
+            )
+            return Follower.from_json(data, p.API_USER_INFO)
 
     # ------------------------------------------------------------------ server access token
 

@@ -13,7 +13,15 @@ from typing import Any
 
 from gateway.wechat.errors import UpstreamError
 
-__all__ = ["Code2Session", "OAuthToken", "PhoneInfo", "ServerToken", "UserInfo"]
+__all__ = [
+    "Code2Session",
+    "Follower",
+    "OAuthToken",
+    "ParamQrCode",
+    "PhoneInfo",
+    "ServerToken",
+    "UserInfo",
+]
 
 
 def _str(data: dict[str, Any], key: str, api: str, *, required: bool = True) -> str:
@@ -165,3 +173,37 @@ class ServerToken:
         if expires_in <= 0:
             raise UpstreamError(api, "malformed response: expires_in not positive")
         return cls(access_token=_str(data, "access_token", api), expires_in=expires_in)
+
+
+@dataclass(frozen=True, slots=True)
+class ParamQrCode:
+    """``cgi-bin/qrcode/create`` (reference §2.15): render ``url`` into the QR image."""
+
+    ticket: str = field(repr=False)
+    expire_seconds: int
+    url: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], api: str) -> ParamQrCode:
+        expire = _int(data, "expire_seconds", api, default=60)  # §2.15: 60 s without it
+        if expire <= 0:
+            raise UpstreamError(api, "malformed response: expire_seconds not positive")
+        return cls(_str(data, "ticket", api), expire, _str(data, "url", api))
+
+
+@dataclass(frozen=True, slots=True)
+class Follower:
+    """``cgi-bin/user/info`` (reference §2.15): ``unionid`` only when the account is bound to
+    an Open Platform account; no nickname or avatar since 2021-12-27."""
+
+    openid: str
+    subscribed: bool
+    unionid: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], api: str) -> Follower:
+        return cls(
+            openid=_str(data, "openid", api),
+            subscribed=_int(data, "subscribe", api, default=0) == 1,
+            unionid=_optional(data, "unionid"),
+        )

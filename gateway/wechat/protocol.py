@@ -27,7 +27,15 @@ from gateway.wechat.browser import (
 )
 from gateway.wechat.crypto import checksession_signature
 from gateway.wechat.errors import UpstreamError, WeChatError
-from gateway.wechat.models import Code2Session, OAuthToken, PhoneInfo, ServerToken, UserInfo
+from gateway.wechat.models import (
+    Code2Session,
+    Follower,
+    OAuthToken,
+    ParamQrCode,
+    PhoneInfo,
+    ServerToken,
+    UserInfo,
+)
 
 __all__ = [
     "API_CHECKSESSION",
@@ -36,15 +44,19 @@ __all__ = [
     "API_OAUTH_ACCESS_TOKEN",
     "API_OAUTH_REFRESH_TOKEN",
     "API_PHONE_NUMBER",
+    "API_QRCODE_CREATE",
     "API_SNS_AUTH",
     "API_STABLE_TOKEN",
     "API_USERINFO",
+    "API_USER_INFO",
     "API_WXACODE_UNLIMIT",
     "WXLOGIN_SCRIPT_PATH",
     "WXLOGIN_SCRIPT_URL",
     "ApiRequest",
     "Code2Session",
+    "Follower",
     "OAuthToken",
+    "ParamQrCode",
     "PhoneInfo",
     "ServerToken",
     "UserInfo",
@@ -60,9 +72,11 @@ __all__ = [
     "parse_image_response",
     "parse_response",
     "phone_number_request",
+    "qrcode_create_request",
     "qrconnect_url",
     "sns_auth_request",
     "stable_token_request",
+    "user_info_request",
     "userinfo_request",
     "validate_scene",
     "widget_params",
@@ -79,6 +93,8 @@ API_PHONE_NUMBER = "wxa/business/getuserphonenumber"  # §2.10
 API_CLASSIC_TOKEN = "cgi-bin/token"  # §2.12
 API_STABLE_TOKEN = "cgi-bin/stable_token"  # §2.13
 API_WXACODE_UNLIMIT = "wxa/getwxacodeunlimit"  # §2.14
+API_QRCODE_CREATE = "cgi-bin/qrcode/create"  # §2.15
+API_USER_INFO = "cgi-bin/user/info"  # §2.15
 
 _SCENE_RE = re.compile(r"[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}")  # §2.14
 _RID_RE = re.compile(r"rid:\s*([0-9a-fA-F]{8}-[0-9a-fA-F]{8}-[0-9a-fA-F]{8})")  # §1.4
@@ -214,6 +230,27 @@ def wxacode_unlimit_request(
     if page:
         body["page"] = page
     return ApiRequest(API_WXACODE_UNLIMIT, "POST", {"access_token": access_token}, body)
+
+
+_SCENE_STR_RE = re.compile(r"[\x21-\x7e]{1,64}")  # §2.15: scene_str of 1-64 characters
+
+
+def qrcode_create_request(access_token: str, scene: str, expire_seconds: int) -> ApiRequest:
+    """A temporary parametric QR with a string scene (reference §2.15); ValueError on a
+    scene outside 1-64 visible ASCII characters or a lifetime outside 60 s-30 days."""
+    if not _SCENE_STR_RE.fullmatch(scene):
+        raise ValueError("scene_str must be 1-64 visible ASCII characters")
+    if not 60 <= expire_seconds <= 2_592_000:
+        raise ValueError("expire_seconds must be 60-2592000")
+    body = {"expire_seconds": expire_seconds, "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}}}  # fmt: skip
+    return ApiRequest(API_QRCODE_CREATE, "POST", {"access_token": access_token}, body)
+
+
+def user_info_request(access_token: str, openid: str, lang: str = "zh_CN") -> ApiRequest:
+    """Who follows: ``cgi-bin/user/info`` with the server token (reference §2.15)."""
+    params = {"access_token": access_token, "openid": openid, "lang": lang}
+    return ApiRequest(API_USER_INFO, "GET", params)
 
 
 # --------------------------------------------------------------------- response parsing

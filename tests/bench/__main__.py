@@ -17,9 +17,12 @@ from tests.bench.common import RESULTS
 BENCHMARKS = {
     "tokens": "tests.bench.bench_tokens",
     "login": "tests.bench.bench_login",
+    "login_load": "tests.bench.bench_login_load",
     "scan": "tests.bench.bench_scan",
+    "follow": "tests.bench.bench_follow",
     "proxy": "tests.bench.bench_proxy",
     "oidc": "tests.bench.bench_oidc",
+    "authz": "tests.bench.bench_authz",
 }
 
 

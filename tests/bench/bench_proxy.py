@@ -15,13 +15,22 @@ cheap, so it barely competes with the server measured). Configurations:
 - ``f_nginx_naive_verify``   wrk → nginx auth_request → naive /verify → upstream
 - ``g_wxgate_jwt_1w`` / ``h_wxgate_jwt_2w``: (b) with 1 and with 2 workers on Redis, both
   unpinned (with two cores the second worker shares a core with the load generator).
+- ``b_wxgate_jwt_log_off``   (b) with ``logging.access_log = false`` (the log's cost)
+- ``d_nginx_wxgate_verify_lean``   (d) asking wxgate's lean listener (``forward_auth.listen_port``)
+- ``d_nginx_wxgate_verify_cached`` (d) with nginx ``proxy_cache`` of 200 answers (5 s)
+- ``i_nginx_proxy_pass``     wrk → nginx ``proxy_pass`` → upstream (one C hop: the ceiling)
+- ``j_apache_oauth2_cache`` / ``k_apache_oauth2_nocache``: wrk → Apache httpd + mod_oauth2
+  (C; the same JWT, signature + exp + aud) with / without its result cache → upstream
+  (``tests/bench/peers.py``; ``make bench-deps`` installs it)
 
-Each configuration runs ``--runs`` times (default 5 x 2 s), interleaved (round 1 of all, then
+wxgate runs the default configuration (access log on, written to a file), except (b_log_off).
+Each configuration runs ``--runs`` times (default 7 x 2 s), interleaved (round 1 of all, then
 round 2..., each round rotated by one), after a warm-up; each ratio is the median of the
 per-round ratios (both sides measured in the same round, so the machine's drift cancels).
-About 2 minutes in all. Results: a JSON summary and a
-table on stdout, also saved to tests/bench/results/proxy.json. The gateway's access log is off
-(``logging.access_log = false``) like the baselines, which log nothing.
+Besides req/s, the CPU every server process of the run spent per request (``/proc``, all on
+core 0) is reported, with the same ratios computed on it: on a machine others load too, CPU per
+request moves far less than req/s. About 4 minutes in all. Results: a JSON summary and a table
+on stdout, also saved to tests/bench/results/proxy.json. ``--only NAME...`` runs a subset.
 """
 
 from __future__ import annotations
@@ -35,11 +44,22 @@ import statistics
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.bench.common import PYTHON, ROOT, WXGATE, Proc, pinned, save, wait_http
+from tests.bench.common import (
+    PYTHON,
+    ROOT,
+    WXGATE,
+    Proc,
+    pinned,
+    save,
+    tree_cpu_seconds,
+    wait_http,
+)
+from tests.bench.peers import AUTH_CACHE_SECONDS, nginx_conf, start_apache
 from tests.fixtures.net import free_port
 
 SERVER_CORE = 0
@@ -47,53 +67,6 @@ CLIENT_CORE = 1
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 WRK = shutil.which("wrk")
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-BODY = '{"ok": true, "items": [1, 2, 3], "name": "upstream"}'
-
-
-def _nginx_conf(prefix: Path, ports: dict[str, int]) -> str:
-    shipped = (ROOT / "deploy" / "nginx" / "wxgate.conf").read_text()
-    site = (
-        shipped.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{ports['wxgate']};")
-        .replace("server 127.0.0.1:9000;", f"server 127.0.0.1:{ports['app']};")
-        .replace("listen 8000;", f"listen 127.0.0.1:{ports['front']};")
-    )
-    (prefix / "wxgate.conf").write_text(site)
-    temp = " ".join(f"{k}_temp_path {prefix / k};" for k in ("client_body", "proxy"))
-    return f"""
-user root;
-worker_processes 1;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off; {temp}
-  keepalive_requests 1000000;
-  upstream naive {{ server 127.0.0.1:{ports["naive"]}; keepalive 64; }}
-  server {{
-    listen 127.0.0.1:{ports["app"]};
-    location / {{ default_type application/json; return 200 '{BODY}'; }}
-  }}
-  server {{
-    listen 127.0.0.1:{ports["front_naive"]};
-    location = /_verify {{
-      internal;
-      proxy_pass http://naive/verify;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }}
-    location / {{
-      auth_request /_verify;
-      auth_request_set $subject $upstream_http_x_auth_subject;
-      proxy_set_header X-Auth-Subject $subject;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass http://wxgate_app;
-    }}
-  }}
-  include {prefix / "wxgate.conf"};
-}}
-"""
 
 
 def _gateway_config(tmp: Path, app_port: int) -> Path:
@@ -109,12 +82,15 @@ def _gateway_config(tmp: Path, app_port: int) -> Path:
 
 
 def _gateway_env(
-    tmp: Path, issuer_port: int, name: str, store: str = "memory://"
+    tmp: Path, issuer_port: int, name: str, store: str = "memory://", access_log: bool = True
 ) -> dict[str, str]:
+    """The default configuration (access log on, to a file here so the terminal stays
+    readable: the same buffered writer as stdout) unless ``access_log`` is False."""
     return {
         "WXGATE_SERVER__DATA_DIR": str(tmp / "var"),
         "WXGATE_TOKENS__ISSUER": f"http://127.0.0.1:{issuer_port}",  # one issuer for all
-        "WXGATE_LOGGING__ACCESS_LOG": "false",
+        "WXGATE_LOGGING__ACCESS_LOG": "true" if access_log else "false",
+        "WXGATE_LOGGING__ACCESS_LOG_PATH": str(tmp / f"access-{name}.log"),
         "WXGATE_LOGGING__LEVEL": "WARNING",
         "WXGATE_STORE__URL": store,
         "WXGATE_STORE__PREFIX": f"bench-{name}:",
@@ -163,6 +139,20 @@ def _check(url: str, headers: dict[str, str]) -> None:
             raise RuntimeError(f"{url}: {resp.status}")
 
 
+def _check_refused(url: str, headers: dict[str, str] | None = None) -> None:
+    """A peer that lets a request without a (valid) token through would be measured doing
+    nothing."""
+    try:
+        urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers or {}), timeout=5
+        ).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            return
+        raise
+    raise RuntimeError(f"{url}: answered without a token")
+
+
 def load(url: str, headers: dict[str, str], seconds: float, connections: int) -> float:
     """Requests per second against ``url`` (wrk pinned to the client core, else Python)."""
     if WRK is None:
@@ -205,7 +195,11 @@ class Bench:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.procs: list[Proc] = []
-        names = ("app", "front", "front_naive", "wxgate", "naive", "wx1", "wx2", "redis")
+        names = (
+            "app", "front", "front_naive", "front_cached", "front_lean", "ceiling", "wxgate",
+            "wxgate_lean", "wxgate_nolog",
+            "naive", "wx1", "wx2", "redis", "apache_cache", "apache_nocache",
+        )  # fmt: skip
         self.ports = {name: free_port() for name in names}
 
     def start(
@@ -221,12 +215,15 @@ class Bench:
         p, tmp = self.ports, self.tmp
         config = _gateway_config(tmp, p["app"])
         env = _gateway_env(tmp, p["wxgate"], "one")
+        env["WXGATE_FORWARD_AUTH__LISTEN_PORT"] = str(p["wxgate_lean"])
         _run([*WXGATE, "keys", "generate", "--dev", "--config", str(config)], env)
         token = _run(
             [*WXGATE, "token", "issue", "--dev", "--config", str(config), "--sub", "bench"], env
         )
         serve = [*WXGATE, "serve", "--dev", "--config", str(config)]
         self.start([*serve, "--port", str(p["wxgate"])], env, SERVER_CORE)
+        nolog = _gateway_env(tmp, p["wxgate"], "nolog", access_log=False)
+        self.start([*serve, "--port", str(p["wxgate_nolog"])], nolog, SERVER_CORE)
         wxgate = f"http://127.0.0.1:{p['wxgate']}"
         wait_http(f"{wxgate}/healthz")
         pem = _public_pem(f"{wxgate}/.well-known/jwks.json", tmp / "public.pem")
@@ -234,29 +231,57 @@ class Bench:
         naive += ["--upstream", f"http://127.0.0.1:{p['app']}", "--public-key", str(pem)]
         naive += ["--issuer", wxgate, "--audience", "wxgate"]
         self.start(naive, None, SERVER_CORE)
-        nginx_dir = tmp / "nginx"
+        self._nginx()
+        self._apache(f"{wxgate}/.well-known/jwks.json")
+        self._workers(config, token)
+        return self._targets(token)
+
+    def _nginx(self) -> None:
+        nginx_dir = self.tmp / "nginx"
         (nginx_dir / "logs").mkdir(parents=True)
-        (nginx_dir / "nginx.conf").write_text(_nginx_conf(nginx_dir, p))
+        (nginx_dir / "nginx.conf").write_text(nginx_conf(nginx_dir, self.ports))
         conf = str(nginx_dir / "nginx.conf")
         pid = f"daemon off; pid {nginx_dir / 'nginx.pid'};"
         self.start(
             [NGINX, "-e", "stderr", "-p", str(nginx_dir), "-c", conf, "-g", pid], None, SERVER_CORE
         )
-        self._workers(config, token)
+
+    def _apache(self, jwks_url: str) -> None:
+        with urllib.request.urlopen(jwks_url, timeout=5) as resp:
+            jwk = json.dumps(json.loads(resp.read())["keys"][0])
+        for name, cache in (("apache_cache", True), ("apache_nocache", False)):
+            args = {"app_port": self.ports["app"], "jwk": jwk, "cache": cache}
+            self.procs.append(start_apache(self.tmp, name, self.ports[name], args))
+
+    def _targets(self, token: str) -> dict[str, tuple[str, dict[str, str]]]:
         auth = {"Authorization": f"Bearer {token}"}
+
+        def url(name: str, path: str = "/api/items") -> str:
+            return f"http://127.0.0.1:{self.ports[name]}{path}"
+
         targets = {
-            "a_upstream_direct": (f"http://127.0.0.1:{p['app']}/api/items", {}),
-            "b_wxgate_jwt": (f"{wxgate}/api/items", auth),
-            "c_wxgate_public": (f"{wxgate}/public/items", {}),
-            "d_nginx_wxgate_verify": (f"http://127.0.0.1:{p['front']}/api/items", auth),
-            "e_naive_proxy": (f"http://127.0.0.1:{p['naive']}/api/items", auth),
-            "f_nginx_naive_verify": (f"http://127.0.0.1:{p['front_naive']}/api/items", auth),
-            "g_wxgate_jwt_1w": (f"http://127.0.0.1:{p['wx1']}/api/items", auth),
-            "h_wxgate_jwt_2w": (f"http://127.0.0.1:{p['wx2']}/api/items", auth),
+            "a_upstream_direct": (url("app"), {}),
+            "b_wxgate_jwt": (url("wxgate"), auth),
+            "b_wxgate_jwt_log_off": (url("wxgate_nolog"), auth),
+            "c_wxgate_public": (url("wxgate", "/public/items"), {}),
+            "d_nginx_wxgate_verify": (url("front"), auth),
+            "d_nginx_wxgate_verify_cached": (url("front_cached"), auth),
+            "d_nginx_wxgate_verify_lean": (url("front_lean"), auth),
+            "e_naive_proxy": (url("naive"), auth),
+            "f_nginx_naive_verify": (url("front_naive"), auth),
+            "g_wxgate_jwt_1w": (url("wx1"), auth),
+            "h_wxgate_jwt_2w": (url("wx2"), auth),
+            "i_nginx_proxy_pass": (url("ceiling"), {}),
+            "j_apache_oauth2_cache": (url("apache_cache"), auth),
+            "k_apache_oauth2_nocache": (url("apache_nocache"), auth),
         }
-        for url, headers in targets.values():
-            _wait_port(int(url.split(":")[2].split("/")[0]))
-            _check(url, headers)
+        for target, headers in targets.values():
+            _wait_port(int(target.split(":")[2].split("/")[0]))
+            _check(target, headers)
+        forged = {"Authorization": f"Bearer {token[:-6]}AAAAAA"}  # a bad signature
+        for peer in ("apache_cache", "apache_nocache"):
+            _check_refused(url(peer))
+            _check_refused(url(peer), forged)
         return targets
 
     def _workers(self, config: Path, token: str) -> None:
@@ -284,22 +309,64 @@ class Bench:
 
 
 def measure(
-    targets: dict[str, tuple[str, dict[str, str]]], runs: int, seconds: float, connections: int
-) -> dict[str, list[float]]:
+    targets: dict[str, tuple[str, dict[str, str]]],
+    runs: int,
+    seconds: float,
+    connections: int,
+    pids: list[int],
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """``runs`` rounds over every target; each round starts one target later (so no
-    configuration always follows the same one)."""
+    configuration always follows the same one). Requests/s, and the CPU µs every server
+    process of the run (``pids`` and their children) spent per request."""
     results: dict[str, list[float]] = {name: [] for name in targets}
+    cpu: dict[str, list[float]] = {name: [] for name in targets}
     names = list(targets)
     for name in names:  # warm-up: connection pools, verification cache, nginx keepalive
         load(*targets[name], 1, connections)
     for round_ in range(runs):
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-            results[name].append(load(*targets[name], seconds, connections))
-    return results
+            before = tree_cpu_seconds(pids)
+            rate = load(*targets[name], seconds, connections)
+            spent = tree_cpu_seconds(pids) - before
+            results[name].append(rate)
+            cpu[name].append(spent / (rate * max(1, round(seconds))) * 1e6)
+    return results, cpu
 
 
-def report(results: dict[str, list[float]], args: argparse.Namespace) -> dict[str, Any]:
+# name: (numerator, denominator); the default configuration (access log on) unless "log_off"
+RATIOS = {
+    "proxy_over_naive": ("b_wxgate_jwt", "e_naive_proxy"),
+    "verify_over_naive": ("d_nginx_wxgate_verify", "f_nginx_naive_verify"),
+    "log_on_over_off": ("b_wxgate_jwt", "b_wxgate_jwt_log_off"),
+    "verify_over_mod_oauth2_cache": ("d_nginx_wxgate_verify", "j_apache_oauth2_cache"),
+    "verify_over_mod_oauth2_nocache": ("d_nginx_wxgate_verify", "k_apache_oauth2_nocache"),
+    "lean_verify_over_naive": ("d_nginx_wxgate_verify_lean", "f_nginx_naive_verify"),
+    "lean_verify_over_mod_oauth2_cache": ("d_nginx_wxgate_verify_lean", "j_apache_oauth2_cache"),
+    "lean_verify_over_verify": ("d_nginx_wxgate_verify_lean", "d_nginx_wxgate_verify"),
+    "nginx_cached_verify_over_mod_oauth2_cache": (
+        "d_nginx_wxgate_verify_cached",
+        "j_apache_oauth2_cache",
+    ),
+    "proxy_over_nginx_proxy_pass": ("b_wxgate_jwt", "i_nginx_proxy_pass"),
+    "jwt_over_public": ("b_wxgate_jwt", "c_wxgate_public"),
+    "2w_over_1w": ("h_wxgate_jwt_2w", "g_wxgate_jwt_1w"),
+}
+GOALS = {
+    "proxy_over_naive": 1.5,
+    "verify_over_naive": 1.5,
+    "log_on_over_off": 0.95,
+    "verify_over_mod_oauth2_cache": 1.0,
+    "lean_verify_over_naive": 1.5,
+    "lean_verify_over_mod_oauth2_cache": 1.0,
+    "jwt_over_public": 0.9,
+}
+
+
+def report(
+    results: dict[str, list[float]], cpu: dict[str, list[float]], args: argparse.Namespace
+) -> dict[str, Any]:
     med = {name: statistics.median(values) for name, values in results.items()}
+    cpu_med = {name: statistics.median(values) for name, values in cpu.items()}
 
     def paired(x: str, y: str) -> float:
         # the median of per-round ratios: both sides of a ratio were measured in the same round,
@@ -307,13 +374,14 @@ def report(results: dict[str, list[float]], args: argparse.Namespace) -> dict[st
         # cancels, which a ratio of medians across rounds does not do
         return statistics.median(a / b for a, b in zip(results[x], results[y], strict=True))
 
-    ratios = {
-        "b_over_c": paired("b_wxgate_jwt", "c_wxgate_public"),
-        "b_over_e": paired("b_wxgate_jwt", "e_naive_proxy"),
-        "d_over_f": paired("d_nginx_wxgate_verify", "f_nginx_naive_verify"),
-        "2w_over_1w": paired("h_wxgate_jwt_2w", "g_wxgate_jwt_1w"),
+    ratios = {key: paired(x, y) for key, (x, y) in RATIOS.items() if x in results and y in results}
+    # the same comparisons as CPU cost: the other side's CPU per request over this side's,
+    # (>1: this side is cheaper) - steadier than req/s when other load shares the machine
+    cpu_ratios = {
+        key: statistics.median(b / a for a, b in zip(cpu[x], cpu[y], strict=True))
+        for key, (x, y) in RATIOS.items()
+        if x in cpu and y in cpu
     }
-    goals = {"b_over_c": 0.9, "b_over_e": 1.5, "d_over_f": 1.5}
     summary = {
         "load_generator": "wrk" if WRK else "python",
         "duration_s": args.duration,
@@ -322,33 +390,51 @@ def report(results: dict[str, list[float]], args: argparse.Namespace) -> dict[st
         "req_per_s": {name: [round(v) for v in values] for name, values in results.items()},
         "median_req_per_s": {name: round(v) for name, v in med.items()},
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
-        "goals_met": {k: ratios[k] >= goal for k, goal in goals.items()},
+        "server_cpu_us_per_request": {name: round(v, 1) for name, v in cpu_med.items()},
+        "requests_per_core_second": {name: round(1e6 / v) for name, v in cpu_med.items() if v},
+        "cpu_ratios": {k: round(v, 3) for k, v in cpu_ratios.items()},
+        "goals_met": {k: ratios[k] >= goal for k, goal in GOALS.items() if k in ratios},
+        "noise": _noise(results),
+        "nginx_auth_cache_seconds": AUTH_CACHE_SECONDS,
     }
     save("proxy", summary)
-    print(f"\n{'configuration':<24} {'median req/s':>13}  runs")
+    print(f"\n{'configuration':<30} {'req/s':>7} {'cpu µs/req':>10}  runs (req/s)")
     for name, values in results.items():
-        print(f"{name:<24} {med[name]:>13.0f}  {', '.join(f'{v:.0f}' for v in values)}")
+        runs = ", ".join(f"{v:.0f}" for v in values)
+        print(f"{name:<30} {med[name]:>7.0f} {cpu_med[name]:>10.0f}  {runs}")
+    print(f"\n{'ratio':<42} {'req/s':>6} {'cpu':>6}")
     for key, value in ratios.items():
-        goal = goals.get(key)
+        goal = GOALS.get(key)
         mark = "" if goal is None else f"  (goal >= {goal}: {'met' if value >= goal else 'MISSED'})"
-        print(f"{key:<24} {value:>13.2f}{mark}")
+        print(f"{key:<42} {value:>6.2f} {cpu_ratios[key]:>6.2f}{mark}")
+    print(f"noise (max/min of each configuration's runs, median): {summary['noise']}")
     return summary
+
+
+def _noise(results: dict[str, list[float]]) -> float:
+    """How noisy the machine was: the median over configurations of (best run / worst run)."""
+    spreads = [max(v) / min(v) for v in results.values() if v and min(v) > 0]
+    return round(statistics.median(spreads), 3) if spreads else float("nan")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=2.0)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", nargs="*", help="configuration names (default: all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wxgate-bench-") as tmp:
         bench = Bench(Path(tmp))
         try:
             targets = bench.setup()
-            results = measure(targets, args.runs, args.duration, args.connections)
+            if args.only:
+                targets = {k: v for k, v in targets.items() if k in args.only}
+            pids = [proc.proc.pid for proc in bench.procs]
+            results, cpu = measure(targets, args.runs, args.duration, args.connections, pids)
         finally:
             bench.stop()
-    report(results, args)
+    report(results, cpu, args)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,32 @@ class Proc:
         self.stop()
 
 
+def tree_cpu_seconds(roots: Sequence[int]) -> float:
+    """User + system CPU seconds of the processes ``roots`` and all their descendants (Linux
+    ``/proc``): what a configuration cost the server core, whatever else shares the machine."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    wanted, total = set(roots), 0.0
+    for pid in times:
+        ancestor = pid
+        while ancestor > 1 and ancestor not in wanted:
+            ancestor = parents.get(ancestor, 0)
+        if ancestor in wanted:
+            total += times[pid]
+    return total
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     if not values:
         return float("nan")

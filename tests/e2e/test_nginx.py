@@ -253,6 +253,7 @@ def test_shipped_config_matches_gateway_defaults() -> None:
         defaults.appid_header,
         defaults.scope_header,
         defaults.token_header,
+        defaults.roles_header,
     ):
         variable = "$upstream_http_" + name.lower().replace("-", "_")
         assert f"proxy_set_header {name} " in text and variable in text, name

@@ -8,7 +8,6 @@ one subscription per ticket, the cap) and the leak check (500 join/leave cycles)
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,8 +16,9 @@ import pytest
 import redis.asyncio
 
 from gateway.clock import Clock, ManualClock, SystemClock
-from gateway.config import ScanConfig, StoreConfig
+from gateway.config import LimitsConfig, ScanConfig, StoreConfig
 from gateway.errors import AccessDenied, NotFound, RateLimited, StoreUnavailable
+from gateway.limits import Limiter
 from gateway.login.scan import GRACE, Identity, ScanLogin, TicketConflict
 from gateway.login.scan_hub import TooManyWaiters
 from gateway.login.scan_ticket import (
@@ -61,7 +61,7 @@ class Env:
 
     def count(self, result: str) -> float:
         value = self.metrics.registry.get_sample_value(
-            "wxgate_scan_tickets_total", {"result": result}
+            "wxgate_scan_tickets_total", {"flow": "scan", "result": result}
         )
         return value or 0.0
 
@@ -334,10 +334,11 @@ async def test_waiter_cap_and_unknown_ticket(env: Env) -> None:
 
 
 async def test_waiter_cap_per_address(env: Env) -> None:
-    """One address holds at most ``max_waiters_per_address`` waiters, whatever the tickets and
-    transports; refused joins hold nothing; leaving frees a place; other addresses are apart."""
-    config = ScanConfig(max_waiters_per_ticket=4, max_waiters_per_address=3)
-    scan = ScanLogin(env.store, config, env.clock, env.metrics)
+    """One address holds at most ``limits.waiters_per_address`` waiters, whatever the tickets
+    and transports; refused joins hold nothing; leaving frees a place; other addresses are
+    apart."""
+    config = ScanConfig(max_waiters_per_ticket=4)
+    scan = ScanLogin(env.store, config, env.clock, env.metrics, waiters_per_address=3)
     ticket_ids = [(await new_ticket(env))[0] for _ in range(3)]
     waiters = [scan.watch(t, transport, PC) for t, transport in
                zip(ticket_ids, ("websocket", "sse", "longpoll"), strict=True)]  # fmt: skip
@@ -418,36 +419,53 @@ async def test_csrf_token_binds_ticket_and_session(env: Env) -> None:
 
 
 async def test_rate_limit(env: Env) -> None:
-    scan = ScanLogin(env.store, dataclasses.replace(ScanConfig(), create_rate_per_minute=3),
-                     env.clock, env.metrics)  # fmt: skip
+    """The one limiter (``gateway.limits``) on this backend: a fixed window per party."""
+    limiter = Limiter(env.store, LimitsConfig(ticket_create_per_address=3), env.metrics)
     client = f"198.51.100.{id(env) % 200}-{env.name}-{unique_prefix()}"
     for _ in range(3):
-        await scan.check_rate(client)
+        await limiter.hit("ticket_create", client)
     with pytest.raises(RateLimited) as info:
-        await scan.check_rate(client)
+        await limiter.hit("ticket_create", client)
     assert 1 <= int(info.value.headers["Retry-After"]) <= 60
     if env.name == "memory":
         await env.elapse(61)
-        await scan.check_rate(client)  # a new window
-    await scan.close()
+        await limiter.hit("ticket_create", client)  # a new window
 
 
 async def test_status_rate_limit(env: Env) -> None:
-    config = dataclasses.replace(ScanConfig(), status_rate_per_minute=3, create_rate_per_minute=1)
-    scan = ScanLogin(env.store, config, env.clock, env.metrics)
+    config = LimitsConfig(status_per_address=3, ticket_create_per_address=1)
+    limiter = Limiter(env.store, config, env.metrics)
     client = f"198.51.100.{id(env) % 200}-{env.name}-{unique_prefix()}"
-    await scan.check_rate(client)  # creations have their own budget
+    await limiter.hit("ticket_create", client)  # creations have their own budget
     for _ in range(3):
-        await scan.check_status_rate(client)
+        await limiter.hit("status", client)
     with pytest.raises(RateLimited) as info:
-        await scan.check_status_rate(client)
+        await limiter.hit("status", client)
     assert 1 <= int(info.value.headers["Retry-After"]) <= 60
     assert "status" in info.value.description
-    await scan.check_status_rate(client + "-other")  # per address
+    await limiter.hit("status", client + "-other")  # per address
     if env.name == "memory":
         await env.elapse(61)
-        await scan.check_status_rate(client)  # a new window
-    await scan.close()
+        await limiter.hit("status", client)  # a new window
+
+
+async def test_limit_checked_without_counting_and_off_at_zero(env: Env) -> None:
+    """``check`` refuses a party already at the limit without counting; 0 turns a limit off."""
+    config = LimitsConfig(forward_auth_failures_per_address=2, login_start_per_address=0)
+    limiter = Limiter(env.store, config, env.metrics)
+    client = f"198.51.100.{id(env) % 200}-{env.name}-{unique_prefix()}"
+    await limiter.check("forward_auth_failures", client)
+    await limiter.note("forward_auth_failures", client)
+    await limiter.check("forward_auth_failures", client)
+    await limiter.note("forward_auth_failures", client)
+    with pytest.raises(RateLimited):
+        await limiter.check("forward_auth_failures", client)
+    for _ in range(5):
+        await limiter.hit("login_start", client)
+    refused = env.metrics.registry.get_sample_value(
+        "wxgate_rate_limited_total", {"limit": "forward_auth_failures"}
+    )
+    assert refused == 1
 
 
 class BrokenTokens(FakeTokens):

@@ -356,3 +356,16 @@ async def test_pairwise_subject_differs_per_client_and_is_stable(op: OP) -> None
         ) as r:
             assert (await r.json())["sub"] == subs[-1]  # fmt: skip
     assert subs[0] == subs[1] and subs[0] != subs[2] and subs[0].startswith("p_")
+
+
+@pytest.mark.parametrize("path", ["/auth/authorize/consent", "/auth/end-session"])
+async def test_a_malformed_browser_form_gets_a_page_not_json(op: OP, path: str) -> None:
+    """Found by the schemathesis run: a repeated form parameter on a browser's form got the
+    JSON error; a browser gets the error page (400) like the authorization request's."""
+    async with op.browser().post(
+        f"{op.base}{path}",
+        data="confirm=a&confirm=b&consent=a&consent=b",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ) as r:
+        assert r.status == 400 and r.content_type == "text/html"
+        assert "is repeated" in await r.text()

@@ -29,6 +29,7 @@ from gateway.metrics import Metrics
 from gateway.server.app import create_app
 from gateway.server.keys import TOKENS
 from gateway.server.run import bind_socket
+from gateway.server.verify_listener import start_verify_listener
 from gateway.tokens.refresh import TokenPair
 from tests.conftest import dev_config
 
@@ -196,6 +197,7 @@ def make_config(tmp_path: Path, routes: list[dict[str, Any]], **env: str) -> Con
 class Gateway:
     app: web.Application
     url: str
+    lean_url: str = ""  # the lean /auth/verify listener, when asked for (``lean=True``)
 
     async def session_pair(self, sub: str = "user-1", scope: str | None = "read") -> TokenPair:
         """A fresh login session's tokens, as the login flows would issue them."""
@@ -209,16 +211,25 @@ class Gateway:
 
 @asynccontextmanager
 async def gateway(
-    config: Config, clock: Clock | None = None, metrics: Metrics | None = None
+    config: Config,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    *,
+    lean: bool = False,
 ) -> AsyncIterator[Gateway]:
-    """The gateway app serving on a free 127.0.0.1 port."""
+    """The gateway app serving on a free 127.0.0.1 port (and ``lean``: the lean forward-auth
+    listener on another)."""
     sock = bind_socket("127.0.0.1", 0)
     config = config.with_bind("127.0.0.1", sock.getsockname()[1])
     app = create_app(config, clock=clock, metrics=metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
+    listener = await start_verify_listener(app, "127.0.0.1", 0) if lean else None
+    lean_url = f"http://127.0.0.1:{listener.port}" if listener else ""
     try:
-        yield Gateway(app, config.public_url)
+        yield Gateway(app, config.public_url, lean_url)
     finally:
+        if listener is not None:
+            await listener.close()
         await runner.cleanup()

@@ -180,6 +180,15 @@ async def test_envoy_path_prefix(gw: Gateway, http: aiohttp.ClientSession) -> No
     assert resp.status == 200 and resp.headers["X-Auth-Subject"] == "dave"
 
 
+async def test_envoy_path_with_an_encoded_newline_is_decided(
+    gw: Gateway, http: aiohttp.ClientSession
+) -> None:
+    """Found by schemathesis: ``%0A`` in Envoy's appended path gave 404 (the route's tail did
+    not match a newline); it is decided like any other path."""
+    assert (await verify(http, f"{gw.url}/auth/verify/demo/a%0Ab")).status == 401
+    assert (await verify(http, f"{gw.url}/auth/verify/public/a%0Ab")).status == 200
+
+
 async def test_scope_is_403_and_pass_token(gw: Gateway, http: aiohttp.ClientSession) -> None:
     token = await gw.token("erin", scope="read")
     auth = {"Authorization": f"Bearer {token}"}

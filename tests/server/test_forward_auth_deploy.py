@@ -30,6 +30,7 @@ IDENTITY = [
     PROXY.appid_header,
     PROXY.scope_header,
     PROXY.token_header,
+    PROXY.roles_header,
 ]
 PORT = ServerConfig().port
 COOKIE = SessionConfig().cookie_name

@@ -86,7 +86,7 @@ async def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
 
 async def test_status_lookups_are_rate_limited_per_address(tmp_path: Path) -> None:
     """``status``, ``events`` and ``ws`` share one per-address budget a minute
-    (``scan.status_rate_per_minute``, default 300); the forwarded address behind a trusted
+    (``limits.status_per_address``, default 300); the forwarded address behind a trusted
     proxy is the one counted."""
     gw = await start_gateway(tmp_path, WXGATE_SERVER__TRUSTED_PROXIES="127.0.0.0/8")
     me, other = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.4"}
@@ -417,7 +417,7 @@ async def test_waiter_cap_over_http(tmp_path: Path) -> None:
 
 async def test_waiter_cap_per_address_over_http(tmp_path: Path) -> None:
     """One client address (the forwarded one behind a trusted proxy) holds at most
-    ``scan.max_waiters_per_address`` (default 50) waiters, across tickets and transports."""
+    ``limits.waiters_per_address`` (default 50) waiters, across tickets and transports."""
     gw = await start_gateway(tmp_path, WXGATE_SCAN__SSE_HEARTBEAT="0.2",
                              WXGATE_SERVER__TRUSTED_PROXIES="127.0.0.0/8")  # fmt: skip
     cap = 50  # the default
@@ -521,7 +521,8 @@ async def test_metrics(gw: Gateway) -> None:
         for s in family.samples:
             samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
     for result in ("created", "scanned", "confirmed", "redeemed"):
-        assert samples[("wxgate_scan_tickets_total", (("result", result),))] == 1
+        key = ("wxgate_scan_tickets_total", (("flow", "scan"), ("result", result)))
+        assert samples[key] == 1
     latency = ("wxgate_scan_notify_latency_seconds_count", (("transport", "websocket"),))
     assert samples[latency] == 3
     assert samples[("wxgate_scan_time_to_scan_seconds_count", ())] == 1

@@ -235,3 +235,27 @@ async def cycle(pc: aiohttp.ClientSession, created: dict[str, str], i: int) -> N
         async with pc.get(created["events_url"]) as sse:
             assert len(await read_sse(sse, 2)) == 2
             sse.close()  # drop the connection without reading to the end
+
+
+@pytest.mark.redis
+async def test_follow_event_at_b_tells_the_pc_waiting_on_a(replicas: list[Gateway]) -> None:
+    """Flow E across replicas: the QR and ticket are made on A, WeChat's push reaches B (the
+    scene, the replay and duplicate sets live in Redis), the PC waiting on A is told."""
+    a, b = replicas
+    pc = a.client()
+    created = await a.create(pc, flow="follow", return_to="/demo/")
+    t = created["ticket"]
+    appid = a.config.wechat.apps["mp"].appid
+    async with b.client().get(f"/_sim/wechat/dev/identity?appid={appid}&user=gina") as r:
+        assert r.status == 200  # B's simulator knows the person for its cgi-bin/user/info
+    async with pc.ws_connect(created["ws_url"]) as ws:
+        assert (await ws.receive_json(timeout=5))["state"] == "pending"
+        body = {"url": created["qr_content"], "user": "gina", "retries": 3,
+                "server_url": f"{b.base}/auth/wechat/mp/events"}  # fmt: skip
+        async with a.client().post("/_sim/wechat/dev/follow_scan", json=body) as r:
+            deliveries = (await r.json())["deliveries"]
+        assert [d["status"] for d in deliveries] == [200, 200, 200]  # one accepted, 2 dupes
+        assert (await ws.receive_json(timeout=5))["state"] == "confirmed"
+        async with pc.post(f"/auth/qr/{t}/redeem") as r:
+            assert r.status == 200, await r.text()
+        assert (await ws.receive_json(timeout=5))["state"] == "redeemed"

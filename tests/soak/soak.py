@@ -55,11 +55,11 @@ PC_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/124.0 Safari/
 MIX = ["proxy"] * 4 + ["forward_auth"] * 4 + ["refresh", "mini_login", "scan"]
 KINDS = ("proxy", "forward_auth", "refresh", "mini_login", "scan")
 LIFTED = {  # every request comes from 127.0.0.1: the per-address limits would answer 429
-    "WXGATE_LOGIN__RATE_LIMIT_PER_MINUTE": "100000000",
-    "WXGATE_SCAN__CREATE_RATE_PER_MINUTE": "100000000",
-    "WXGATE_SCAN__STATUS_RATE_PER_MINUTE": "100000000",
-    "WXGATE_SCAN__MAX_WAITERS_PER_ADDRESS": "100000",
-}
+    f"WXGATE_LIMITS__{name.upper()}": "100000000"
+    for name in ("login_start_per_address", "callback_per_address",
+                 "miniprogram_login_per_address", "refresh_per_address", "refresh_per_user",
+                 "ticket_create_per_address", "status_per_address", "waiters_per_address")
+}  # fmt: skip
 
 
 def env_float(name: str, default: float) -> float:

@@ -39,3 +39,23 @@ class Backend:
             return await conn.fetchval(sql)
         finally:
             await conn.close()
+
+    async def execute_sqlite(self, statements: list[str]) -> None:
+        """Run ``statements`` in the SQLite database, past the directory."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.data_dir / "users.db")
+        try:
+            for statement in statements:
+                conn.execute(statement)
+            conn.commit()
+        finally:
+            conn.close()
+
+    async def execute_postgres(self, statements: list[str]) -> None:
+        """Run ``statements`` in the PostgreSQL database, past the directory."""
+        conn = await asyncpg.connect(self.config.url)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()

@@ -13,7 +13,7 @@ from gateway.server.access.cookie import (
     read_session,
     set_session,
 )
-from gateway.server.access.decision import ANONYMOUS, Access, Caller
+from gateway.server.access.decision import ANONYMOUS, Access, AccessRefused, Caller
 from gateway.server.access.errors import AuthenticationRequired, insufficient_scope
 from gateway.server.access.paths import PathRules, normalize_path
 from gateway.server.access.policy import BEARER_API, OWN_API, Policy
@@ -21,6 +21,7 @@ from gateway.server.access.routes import (
     Route,
     RouteTable,
     default_route,
+    normalize_host,
     raise_for_reserved,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "Route",
     "RouteTable",
     "default_route",
+    "normalize_host",
     "normalize_path",
     "raise_for_reserved",
     # credentials
@@ -46,6 +48,7 @@ __all__ = [
     "read_session",
     "set_session",
     # refusals
+    "AccessRefused",
     "AuthenticationRequired",
     "insufficient_scope",
 ]

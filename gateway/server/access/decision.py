@@ -20,6 +20,11 @@ and returns a ``Caller``:
 cookie, or the expiry of a dead one, is written on whatever response follows by
 ``write_cookie_change``; no handler writes it by hand.
 
+A policy with a ``rule`` (who is allowed: roles, subjects...) is applied to every verified
+token (``verify``): an authenticated caller it refuses raises ``AccessRefused`` (403
+``access_denied``, never a login redirect: logging in again would not change the answer),
+carrying the caller so a session renewed on the way still reaches the browser.
+
 On a ``required`` policy a missing or invalid credential raises ``AuthenticationRequired``
 (401 ``invalid_token``, RFC 6750 §3); a valid token lacking the audience or a scope raises
 ``InsufficientScope`` (403) — or, for the gateway's own API (``policy.own``), a token for
@@ -38,7 +43,7 @@ from aiohttp import web
 
 from gateway.clock import Clock
 from gateway.config import Config
-from gateway.errors import InsufficientScope, InvalidGrant, InvalidToken
+from gateway.errors import AccessDenied, InsufficientScope, InvalidGrant, InvalidToken
 from gateway.server.access.bearer import bearer_token
 from gateway.server.access.cookie import is_session_cookie_present, read_session
 from gateway.server.access.errors import AuthenticationRequired, insufficient_scope
@@ -49,7 +54,7 @@ from gateway.tokens import AccessClaims, WrongAudience
 if TYPE_CHECKING:
     from gateway.tokens import TokenPair, TokenService
 
-__all__ = ["ANONYMOUS", "Access", "Caller"]
+__all__ = ["ANONYMOUS", "Access", "AccessRefused", "Caller"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,18 @@ class Caller:
 
 
 ANONYMOUS = Caller("anonymous")
+
+
+class AccessRefused(AccessDenied):
+    """403 ``access_denied``: authenticated, but the policy's rule does not allow the caller.
+    ``claims``: whom it refused; ``route``: the rule's label (for an audit trail);
+    ``caller``: set when a session was renewed on the way (the response must still carry it)."""
+
+    def __init__(self, claims: AccessClaims, route: str, caller: Caller | None = None) -> None:
+        super().__init__("you are logged in but not allowed to access this resource")
+        self.claims = claims
+        self.route = route
+        self.caller = caller
 
 
 class Access:
@@ -129,6 +146,9 @@ class Access:
             return Caller("anonymous", clear_cookie=True)
         try:
             claims = self.verify(pair.access_token, policy)
+        except AccessRefused as exc:  # the renewed session must still reach the browser
+            refused = Caller("refreshed", None, pair.access_token, from_cookie=True, renewed=pair)
+            raise AccessRefused(exc.claims, exc.route, refused) from exc
         except InsufficientScope:
             if required:
                 raise
@@ -147,9 +167,9 @@ class Access:
             return None
 
     def verify(self, token: str, policy: Policy) -> AccessClaims:
-        """Verified claims of ``token`` under ``policy``: InvalidToken (401) or
+        """Verified claims of ``token`` under ``policy``: InvalidToken (401),
         InsufficientScope (403: the token is valid but not for this audience or lacks a
-        scope)."""
+        scope) or AccessRefused (403: the policy's rule does not allow the caller)."""
         try:
             claims = self._tokens.verify(token, audience=policy.audience)
         except WrongAudience:
@@ -157,6 +177,9 @@ class Access:
         if policy.scopes and not policy.scopes <= claims.scopes:
             missing = " ".join(sorted(policy.scopes - claims.scopes))
             raise insufficient_scope(f"the token lacks the scope: {missing}")
+        rule = policy.rule
+        if rule is not None and not rule.decide(claims):
+            raise AccessRefused(claims, rule.label)
         return claims
 
     def _other_audience(self, token: str, policy: Policy) -> AccessClaims:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from gateway.authz import Requirement
+
 __all__ = ["BEARER_API", "OWN_API", "Policy"]
 
 
@@ -26,7 +28,9 @@ class Policy:
     - ``own``: the gateway's own API: a token for another audience is not ours (401
       ``invalid_token``), where a proxied route answers 403 ``insufficient_scope``;
     - ``also``: further audiences accepted (UserInfo takes the access tokens of every
-      OpenID Provider client).
+      OpenID Provider client);
+    - ``rule``: who is allowed beyond being authenticated (a route's roles, subjects...:
+      ``authz.Requirement``); an authenticated caller it refuses gets 403 ``access_denied``.
     """
 
     auth: Literal["required", "optional", "public"] = "required"
@@ -35,6 +39,7 @@ class Policy:
     cookie: bool = True
     own: bool = False
     also: tuple[str, ...] = ()
+    rule: Requirement | None = None
 
 
 # the gateway's own endpoints: a bearer token or the session cookie

@@ -17,13 +17,13 @@ from typing import Literal, cast
 
 from aiohttp import web
 
-from gateway.errors import InvalidRequest
+from gateway.errors import AccountDisabled, InvalidRequest
 from gateway.login import Flow, LoginDenied, SnapshotUser
 from gateway.server import pages
 from gateway.server.access import BEARER_API, set_session
 from gateway.server.caller import authenticated
 from gateway.server.common import NO_STORE, client_ip, read_json, redirect
-from gateway.server.keys import CONFIG, MINIPROGRAM, OAUTH
+from gateway.server.keys import CONFIG, LIMITER, MINIPROGRAM, OAUTH
 from gateway.wechat import in_wechat_browser, wxlogin_script_url
 
 __all__ = ["BINDING_COOKIE", "setup_routes"]
@@ -44,6 +44,7 @@ def _binding(request: web.Request) -> tuple[str, bool]:
 
 async def login(request: web.Request) -> web.StreamResponse:
     flow = _flow(request)
+    await request.app[LIMITER].hit("login_start", client_ip(request))
     config = request.app[CONFIG]
     binding, fresh = _binding(request)
     embed = flow == "web" and request.query.get("mode") == "embed"
@@ -71,6 +72,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def callback(request: web.Request) -> web.StreamResponse:
     flow = _flow(request)
+    await request.app[LIMITER].hit("callback", client_ip(request))
     config = request.app[CONFIG]
     try:
         done = await request.app[OAUTH].complete(
@@ -83,6 +85,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
         return pages.denied_page(request, exc.retry_url)
     except SnapshotUser as exc:
         return pages.snapshot_page(request, exc.retry_url)
+    except AccountDisabled:  # an administrator disabled the person (README "Administration")
+        return pages.disabled_page(request)
     response = redirect(done.return_to)
     set_session(response, config, done.access_token, done.refresh_token)
     return response
@@ -114,7 +118,7 @@ async def miniprogram_login(request: web.Request) -> web.Response:
         raise InvalidRequest("code is required (the value wx.login() gave)")
     if app is not None and not isinstance(app, str):
         raise InvalidRequest("app must be a string")
-    await flow.check_rate(client_ip(request))
+    await request.app[LIMITER].hit("miniprogram_login", client_ip(request))
     session = await flow.login(code, app)
     pair, user = session.pair, session.user
     payload = {
@@ -145,6 +149,7 @@ def _str_field(body: dict[str, object], name: str, *, required: bool = True) -> 
 
 async def miniprogram_decrypt(request: web.Request) -> web.Response:
     claims = await authenticated(request, BEARER_API)
+    await request.app[LIMITER].hit("miniprogram_data", claims.sub)
     body = await read_json(request)
     data = await request.app[MINIPROGRAM].decrypt(
         claims,
@@ -158,6 +163,7 @@ async def miniprogram_decrypt(request: web.Request) -> web.Response:
 
 async def miniprogram_phone(request: web.Request) -> web.Response:
     claims = await authenticated(request, BEARER_API)
+    await request.app[LIMITER].hit("miniprogram_data", claims.sub)
     body = await read_json(request)
     phone = await request.app[MINIPROGRAM].phone(claims, _str_field(body, "code") or "")
     return web.json_response(phone, headers=NO_STORE)

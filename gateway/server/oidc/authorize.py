@@ -22,13 +22,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import AccountDisabled, InvalidRequest, NotFound
 from gateway.oidc import AuthorizationRequest, AuthorizeError, BrowserLogin, OidcMetrics, Provider
 from gateway.server.access import OWN_API, Policy
 from gateway.server.caller import authenticate, authenticated
 from gateway.server.common import LOGIN_PATH, NO_STORE, read_params, redirect
-from gateway.server.keys import METRICS, OIDC, STORE
-from gateway.server.pages import consent_page, oidc_error_page, page_lang
+from gateway.server.keys import ADMIN, METRICS, OIDC, STORE
+from gateway.server.pages import consent_page, disabled_page, oidc_error_page, page_lang
 from gateway.wechat import in_wechat_browser
 
 __all__ = ["setup_routes"]
@@ -77,6 +77,10 @@ async def _authorize(request: web.Request) -> tuple[web.StreamResponse, str, str
             refused = _error_redirect(provider, areq, "login_required", "the user must log in")
             return refused, client, "login_required"
         return redirect(_login_url(request, areq, params)), client, "login"
+    try:  # a disabled person's sessions are ended; this closes the race with a live one
+        await request.app[ADMIN].refuse_disabled(login.sub)
+    except AccountDisabled:
+        return disabled_page(request), client, "error"
     if await provider.needs_consent(areq, login):
         if "none" in areq.prompt:
             refused = _error_redirect(provider, areq, "consent_required", "consent is required")
@@ -130,7 +134,10 @@ async def _ask_consent(
 async def consent(request: web.Request) -> web.StreamResponse:
     """The consent form: allow (remembered, then a code) or deny (``access_denied``)."""
     provider = request.app[OIDC]
-    form = await read_params(request)
+    try:
+        form = await read_params(request)
+    except InvalidRequest as exc:  # a browser's form: a page, not the JSON error
+        return oidc_error_page(request, f"invalid_request: {exc.description}", page_lang(request))
     raw = await request.app[STORE].take(f"oidc:consent-form:{form.get('consent', '')}")
     caller = await authenticate(request, _BROWSER)
     if raw is None or caller.claims is None:

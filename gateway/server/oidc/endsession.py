@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.errors import InvalidRequest
 from gateway.oidc import Client, Provider
 from gateway.server.access import clear_session, read_session
 from gateway.server.common import read_params, redirect
@@ -32,7 +33,10 @@ _CONFIRM_TTL = 600.0
 
 
 async def end_session(request: web.Request) -> web.StreamResponse:
-    params = dict(request.query) if request.method == "GET" else await read_params(request)
+    try:
+        params = dict(request.query) if request.method == "GET" else await read_params(request)
+    except InvalidRequest as exc:  # a browser's form: a page, not the JSON error
+        return oidc_error_page(request, f"invalid_request: {exc.description}", page_lang(request))
     store = request.app[STORE]
     if request.method == "POST" and "confirm" in params:
         raw = await store.take(f"oidc:logout-form:{params['confirm']}")

@@ -54,6 +54,8 @@ ASSETS = {  # served at ASSET_PATH: name -> content type
     "scan.css": "text/css",
     "scan-login.js": "application/javascript",
     "scan-confirm.js": "application/javascript",
+    "admin.css": "text/css",  # the account and admin pages
+    "admin.js": "application/javascript",
 }
 BASE_CSP = {
     "default-src": "'none'",

@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway.server.pages.engine import Asset, json_for_html, render, script
 from gateway.server.pages.i18n import TEXT, pick_lang
 
-__all__ = ["denied_page", "embed_page", "embed_script", "snapshot_page"]
+__all__ = ["denied_page", "embed_page", "embed_script", "no_access_page", "snapshot_page"]
 
 
 def _retry_page(request: web.BaseRequest, key: str, retry_url: str) -> web.Response:
@@ -29,6 +29,12 @@ def denied_page(request: web.BaseRequest, retry_url: str) -> web.Response:
 def snapshot_page(request: web.BaseRequest, retry_url: str) -> web.Response:
     """Snapshot-mode users get no account (reference §2.3, §6.10)."""
     return _retry_page(request, "snapshot", retry_url)
+
+
+def no_access_page(request: web.BaseRequest) -> web.Response:
+    """403 for a logged-in person a route's policy does not allow (authz): no login link,
+    since logging in again would not change the answer; a link home instead."""
+    return _retry_page(request, "no_access", "/")
 
 
 def _origin(url: str) -> str:

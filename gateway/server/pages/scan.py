@@ -45,7 +45,7 @@ def _csp(request: web.BaseRequest) -> dict[str, str]:
 
 
 def _alternatives(
-    lang: str, return_to: str, *, web_login: bool, wxacode: bool, dev: bool
+    lang: str, return_to: str, *, web_login: bool, wxacode: bool, dev: bool, follow: bool
 ) -> Markup:
     t = TEXT[lang]
     links = []
@@ -54,6 +54,8 @@ def _alternatives(
         links.append(f'<a id="web-login" href="{escape(href)}">{escape(t["web_login"])}</a>')
     if wxacode:
         links.append(f'<a id="wxacode-toggle" href="#" hidden>{escape(t["show_wxacode"])}</a>')
+    if follow:  # flow E: beside the other ways, never the only one
+        links.append(f'<a id="follow-toggle" href="#">{escape(t["follow_login"])}</a>')
     if dev:
         links.append(f'<a id="dev-phone" href="#" target="_blank" rel="noopener">'
                      f'{escape(t["dev_phone"])}</a>')  # fmt: skip
@@ -68,19 +70,25 @@ def login_page(
     dev: bool,
     web_login: bool,
     wxacode: bool,
+    follow: bool = False,
+    flow: str = "scan",
 ) -> web.Response:
-    """The PC's login page; ``web_login``/``wxacode``/``dev`` show the alternatives' links
-    (flow A, the mini-program code, the simulated phone)."""
+    """The PC's login page; ``web_login``/``wxacode``/``follow``/``dev`` show the
+    alternatives' links (flow A, the mini-program code, follow-the-account login (flow E),
+    the simulated phone); ``flow`` is the QR shown first (``scan`` or ``follow``)."""
     lang = pick_lang(request)
     data = {
         "lang": lang,
         "return_to": return_to,
         "dev": dev,
         "transport": transport,
+        "flow": flow if follow else "scan",
         "messages": STATE_TEXT[lang],
     }
     t = TEXT[lang]
-    alternatives = _alternatives(lang, return_to, web_login=web_login, wxacode=wxacode, dev=dev)
+    alternatives = _alternatives(
+        lang, return_to, web_login=web_login, wxacode=wxacode, dev=dev, follow=follow
+    )
     return render(
         request, "scan-login.html", csp=_csp(request),
         title=t["title"], heading=t["heading"], lead=t["lead"], qr_alt=t["qr_alt"],

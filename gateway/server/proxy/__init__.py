@@ -5,7 +5,7 @@ table and one set of header rules, compiled once by the composition root.
 """
 
 from gateway.server.proxy import echo
-from gateway.server.proxy.forward_auth import ForwardAuth
+from gateway.server.proxy.forward_auth import VERIFY_PATH, ForwardAuth
 from gateway.server.proxy.forward_auth import setup_routes as setup_forward_auth
 from gateway.server.proxy.handler import Proxy
 from gateway.server.proxy.handler import setup_routes as setup_proxy
@@ -19,6 +19,7 @@ __all__ = [
     "Proxy",
     "WebSocketRelay",
     # routes
+    "VERIFY_PATH",
     "echo",
     "setup_forward_auth",
     "setup_proxy",

@@ -1,11 +1,12 @@
 """The reverse proxy: a catch-all handler, registered last, forwarding to the configured routes.
 
-Per request: the longest matching route (``access.RouteTable``); its policy applied by the one
-decision (``server.access``); headers rewritten (``proxy.headers``); the body streamed to
-the upstream and the response streamed back (no full buffering either way: flow control on
-both sockets bounds memory; a response of known length up to 64 KiB is read whole and sent in
-one write, which is cheaper); WebSocket upgrades relayed on routes that allow them
-(``proxy.websocket``).
+Per request: the longest matching route (``access.RouteTable``, a host's own routes first); its
+policy applied by the one decision (``server.access``: an authenticated caller its rule refuses
+gets 403 ``access_denied``, or the "no access" page in a browser); headers rewritten
+(``proxy.headers``); the body streamed to the upstream and the response streamed back (no full
+buffering either way: flow control on both sockets bounds memory; a response of known length up
+to 64 KiB is read whole and sent in one write, which is cheaper); WebSocket upgrades relayed on
+routes that allow them (``proxy.websocket``).
 
 One pooled ``ClientSession`` (``PROXY_SESSION``): ``DummyCookieJar`` (an upstream's cookies must
 never reach another user), ``limit_per_host = proxy.limit_per_upstream`` and no global limit
@@ -35,15 +36,18 @@ from yarl import URL
 from gateway.errors import GatewayError, NotFound
 from gateway.server.access import (
     ANONYMOUS,
+    AccessRefused,
     AuthenticationRequired,
     Caller,
     Route,
     RouteTable,
+    normalize_host,
     raise_for_reserved,
 )
 from gateway.server.caller import authenticate
 from gateway.server.common import is_browser, login_redirect
 from gateway.server.keys import PROXY, REQUEST_ID, ROUTE_LABEL
+from gateway.server.pages import no_access_page
 from gateway.server.proxy.headers import HeaderRules, copy_response_headers
 from gateway.server.proxy.upstream import UPSTREAM_ERRORS, upstream_failure
 from gateway.server.proxy.websocket import WebSocketRelay, is_websocket_upgrade
@@ -83,7 +87,8 @@ class Proxy:
         """The catch-all handler."""
         path = request.path
         table = self.table
-        route = None if table.is_reserved(path) else table.match(path)
+        host = normalize_host(request.host) if table.by_host else None
+        route = None if table.is_reserved(path) else table.match(path, host)
         if route is None or table.slash_redirect(path) is not None:
             request[ROUTE_LABEL] = "unmatched"
             return await self._unmatched(request, path)
@@ -107,6 +112,10 @@ class Proxy:
                 if not is_browser(request):
                     raise
                 return login_redirect(request.rel_url.raw_path_qs)
+            except AccessRefused:  # logged in but not allowed: a page, never a login loop
+                if not is_browser(request):
+                    raise
+                return no_access_page(request)
         headers = self._upstream_headers(request, route, caller)
         if route.websocket and is_websocket_upgrade(request):
             return await self.websockets.relay(request, route, headers, caller)

@@ -74,10 +74,12 @@ class HeaderRules:
         self.appid = p.appid_header
         self.scope = p.scope_header
         self.token = p.token_header
+        self.roles = p.roles_header
         # the bare name too: a browser may still hold a cookie set before the __Host- prefix
         self.cookie_name = config.session.cookie_name  # a substring of the prefixed name
         self.cookie_names = frozenset({config.session_cookie_name, self.cookie_name})
-        names = (self.subject, self.openid, self.unionid, self.appid, self.scope, self.token)
+        names = (self.subject, self.openid, self.unionid, self.appid, self.scope, self.token,
+                 self.roles)  # fmt: skip
         self.identity = frozenset(n.lower() for n in names if n)
         self.prefix = p.strip_header_prefix.lower()
         self._drop = _REQUEST_DROP | self.identity
@@ -174,6 +176,8 @@ class HeaderRules:
             headers[self.appid] = claims.appid
         if claims.scope and self.scope:
             headers[self.scope] = claims.scope
+        if claims.role_list and self.roles:  # role names hold no comma (authz)
+            headers[self.roles] = ",".join(claims.role_list)
         if token:
             if self.token:
                 headers[self.token] = token

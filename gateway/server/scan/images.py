@@ -1,7 +1,8 @@
 """Images of a ticket: its QR code (PNG, SVG) and its mini-program code.
 
 ``GET /auth/qr/{ticket}/image.png`` and ``image.svg`` encode the ticket's ``qr_content``
-(``<public URL>/auth/qr/<ticket>/scan``) with the ``qrcode`` package: PNG through its pure
+(``<public URL>/auth/qr/<ticket>/scan``; for a follow-login ticket, the ``url`` WeChat's
+``qrcode/create`` returned, reference §2.15) with the ``qrcode`` package: PNG through its pure
 PyPNG writer (no Pillow), SVG as one path. Box size and border come from config, clamped to
 sane bounds. ``GET /auth/qr/{ticket}/wxacode.png`` is the mini-program code from
 ``wxa/getwxacodeunlimit`` with ``scene`` = the ticket id (reference §2.14, §6.12: page and
@@ -28,7 +29,7 @@ from aiohttp import web
 from gateway.clock import Clock
 from gateway.config import Config, WeChatAppConfig
 from gateway.errors import NotFound
-from gateway.login import LIVE_STATES
+from gateway.login import LIVE_STATES, Ticket
 from gateway.server.keys import CLOCK, CONFIG, IMAGE_CACHES, SCAN, WECHAT
 from gateway.singleflight import SingleFlight
 from gateway.wechat import image_mime
@@ -74,12 +75,12 @@ def image_caches(clock: Clock) -> dict[str, ImageCache]:
     }
 
 
-async def _live_ticket_expiry(request: web.Request) -> tuple[str, float]:
+async def _live_ticket(request: web.Request) -> Ticket:
     ticket = await request.app[SCAN].get(request.match_info["ticket"])
     now = request.app[CLOCK].time()
     if ticket.effective_state(now) not in LIVE_STATES:
         raise NotFound("the ticket is no longer live")
-    return ticket.id, ticket.expires_at
+    return ticket
 
 
 def _left(request: web.Request, expires_at: float) -> float:
@@ -95,9 +96,11 @@ def _image_response(request: web.Request, image: Image, expires_at: float) -> we
 
 async def qr_image(request: web.Request) -> web.Response:
     kind = request.match_info["kind"]
-    ticket_id, expires_at = await _live_ticket_expiry(request)
+    ticket = await _live_ticket(request)
+    ticket_id, expires_at = ticket.id, ticket.expires_at
     config = request.app[CONFIG]
-    content = f"{config.public_url}/auth/qr/{ticket_id}/scan"
+    # A follow-login ticket (flow E) shows the parametric QR's url (reference §2.15).
+    content = ticket.field("qr_url") or f"{config.public_url}/auth/qr/{ticket_id}/scan"
 
     async def make() -> Image:
         box, border = config.scan.qr_box_size, config.scan.qr_border
@@ -112,8 +115,10 @@ async def wxacode(request: web.Request) -> web.Response:
     found = miniprogram_app(request.app[CONFIG])
     if found is None:
         raise NotFound("no mini-program is configured")
-    ticket_id, expires_at = await _live_ticket_expiry(request)
-    app_name = found[0]
+    ticket = await _live_ticket(request)
+    if ticket.field("flow") == "follow":
+        raise NotFound("a follow-login ticket has no mini-program code")
+    ticket_id, expires_at, app_name = ticket.id, ticket.expires_at, found[0]
 
     async def make() -> Image:
         body = await request.app[WECHAT].get_wxacode_unlimit(app_name, ticket_id)

@@ -1,6 +1,7 @@
 """The PC's login page ``GET /auth/login?return_to=...`` and its static assets.
 
-``return_to`` is validated with the same rules as flow A (``safe_return_to``); the page itself
+``return_to`` is validated with the same rules as flow A (``safe_return_to``); ``?flow=follow``
+shows the follow-login QR first (flow E, when an app offers it); the page itself
 is rendered by ``gateway.server.pages``. Assets are served at ``/auth/login/assets/<name>``
 with a content hash in their URL, so they can be cached for a day.
 """
@@ -12,7 +13,7 @@ from aiohttp import web
 from gateway.errors import NotFound
 from gateway.login import safe_return_to
 from gateway.server import pages
-from gateway.server.keys import CONFIG
+from gateway.server.keys import CONFIG, FOLLOW
 from gateway.server.scan.images import miniprogram_app
 
 __all__ = ["setup_routes"]
@@ -34,6 +35,8 @@ async def login(request: web.Request) -> web.Response:
         dev=config.dev,
         web_login=config.app_named("website", settings.web_app) is not None,
         wxacode=miniprogram_app(config) is not None,
+        follow=bool(request.app[FOLLOW].apps()),
+        flow="follow" if request.query.get("flow") == "follow" else "scan",
     )
 
 

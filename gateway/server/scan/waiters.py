@@ -16,10 +16,10 @@ Each sends the current state at once on connect, then every later state, as the 
 A client that went away is noticed at once on WebSocket (its reader ends) and at the next
 write on SSE (heartbeat) or long-poll (the answer); the waiter is released then. Waiters are
 capped per ticket (``scan.max_waiters_per_ticket``) and per client address
-(``scan.max_waiters_per_address``, the address ``common.client_ip`` finds behind trusted
+(``limits.waiters_per_address``, the address ``common.client_ip`` finds behind trusted
 proxies), each per process: 429 ``rate_limited`` with ``Retry-After`` before any stream starts.
 Every lookup (each of the three, connected or not) also counts against the address's
-``scan.status_rate_per_minute`` (a Store counter, so across replicas): 429 past it.
+``limits.status_per_address`` (a Store counter, so across replicas): 429 past it.
 ``scan_notify_latency{transport}`` is observed per frame written that carries a transition.
 """
 
@@ -33,7 +33,7 @@ from aiohttp import WSMsgType, web
 from gateway.errors import InvalidRequest
 from gateway.login import SEQ, ScanMetrics, TicketEvent, Waiter, WaiterClosed
 from gateway.server.common import NO_STORE, client_ip
-from gateway.server.keys import CLOCK, METRICS, SCAN
+from gateway.server.keys import CLOCK, LIMITER, METRICS, SCAN
 
 __all__ = ["setup_routes"]
 
@@ -64,7 +64,7 @@ async def _read_until_closed(ws: web.WebSocketResponse, waiter: Waiter) -> None:
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     client = client_ip(request)
-    await request.app[SCAN].check_status_rate(client)
+    await request.app[LIMITER].hit("status", client)
     waiter = request.app[SCAN].watch(request.match_info["ticket"], "websocket", client)
     async with waiter:  # unknown ticket, too many waiters: an HTTP error before the upgrade
         # No permessage-deflate: a zlib context per socket would cost more than the frames.
@@ -115,7 +115,7 @@ def _last_event_id(request: web.Request) -> int | None:
 
 async def events(request: web.Request) -> web.StreamResponse:
     client = client_ip(request)
-    await request.app[SCAN].check_status_rate(client)
+    await request.app[LIMITER].hit("status", client)
     last_id = _last_event_id(request)
     heartbeat = request.app[SCAN].config.sse_heartbeat
     waiter = request.app[SCAN].watch(request.match_info["ticket"], "sse", client)
@@ -175,7 +175,7 @@ def _wait_seconds(request: web.Request, limit: float) -> float:
 async def status(request: web.Request) -> web.Response:
     scan, clock = request.app[SCAN], request.app[CLOCK]
     client = client_ip(request)
-    await scan.check_status_rate(client)
+    await request.app[LIMITER].hit("status", client)
     ticket_id = request.match_info["ticket"]
     after = request.query.get("after")
     wait = _wait_seconds(request, scan.config.longpoll_max_wait)

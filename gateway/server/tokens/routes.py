@@ -34,8 +34,8 @@ from gateway.login import safe_return_to
 from gateway.oidc import BASIC_CHALLENGE, Client, Credentials, OidcMetrics, Provider
 from gateway.server.access import bearer_token, clear_session, read_session
 from gateway.server.caller import authenticated
-from gateway.server.common import NO_STORE, read_params, redirect
-from gateway.server.keys import CONFIG, METRICS, OIDC, TOKENS, USERINFO_POLICY, USERS
+from gateway.server.common import NO_STORE, client_ip, read_params, redirect
+from gateway.server.keys import CONFIG, LIMITER, METRICS, OIDC, TOKENS, USERINFO_POLICY, USERS
 from gateway.server.tokens.clientauth import presented_credentials
 from gateway.tokens import CLIENT_ID
 
@@ -48,6 +48,8 @@ async def token(request: web.Request) -> web.Response:
     grant_type = params.get("grant_type")
     if not grant_type:
         raise InvalidRequest("grant_type is required", headers=NO_STORE)
+    if grant_type == "refresh_token":
+        await request.app[LIMITER].hit("refresh", client_ip(request))
     credentials = presented_credentials(request, params)
     if grant_type == "refresh_token" and (credentials is None or _first_party(credentials)):
         return await _first_party_refresh(request, params)

@@ -1,5 +1,7 @@
 /* wxgate login page: create a scan-login ticket, show its QR code, wait for the phone
  * (WebSocket, else Server-Sent Events, else long-poll), then redeem and go to return_to.
+ * "Follow our account" (flow E) switches to a follow-login ticket: the QR is the official
+ * account's parametric code, confirmed by WeChat's event push; the rest is the same.
  * No build step, no dependencies. Configuration comes from a JSON data block in the page. */
 (function () {
   "use strict";
@@ -16,6 +18,7 @@
   var statusLine = document.getElementById("status");
   var devPhone = document.getElementById("dev-phone");
   var wxacodeLink = document.getElementById("wxacode-toggle");
+  var followLink = document.getElementById("follow-toggle");
 
   var ORDER = ["ws", "sse", "poll"];
   var FINAL = { redeemed: true, denied: true, expired: true };
@@ -26,6 +29,7 @@
   var lastState = "";
   var redeeming = false;
   var showingWxacode = false;
+  var flow = cfg.flow === "follow" && followLink ? "follow" : "scan";
 
   function base(t) { return "/auth/qr/" + encodeURIComponent(t.ticket); }
 
@@ -65,7 +69,7 @@
     lastState = frame.state;
     switch (frame.state) {
       case "pending":
-        show("pending", "", M.pending, false);
+        show("pending", "", flow === "follow" ? M.follow_pending : M.pending, false);
         break;
       case "scanned":
         show("scanned", M.scanned_title, M.scanned, false);
@@ -184,7 +188,8 @@
 
   function showImage() {
     if (!ticket) { return; }
-    img.src = showingWxacode ? ticket.wxacode_url : base(ticket) + "/image.svg";
+    img.src = showingWxacode && ticket.wxacode_url ? ticket.wxacode_url
+      : base(ticket) + "/image.svg";
   }
 
   function start() {
@@ -198,16 +203,22 @@
     img.hidden = true;
     spinner.hidden = false;
     show("loading", "", M.loading, false);
+    root.setAttribute("data-flow", flow);
+    if (followLink) { followLink.textContent = flow === "follow" ? M.follow_back : M.follow_login; }
     fetch("/auth/qr", {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: JSON.stringify({ return_to: cfg.return_to })
+      body: JSON.stringify({ return_to: cfg.return_to, flow: flow })
     }).then(function (resp) {
       return resp.json().then(function (body) { return { status: resp.status, body: body }; });
     }).then(function (result) {
       if (gen !== generation) { return; }
       if (result.status === 429) { show("error", M.error_title, M.rate_limited, true); return; }
+      if (result.status === 503 && flow === "follow") {
+        show("error", M.error_title, M.follow_unavailable, false);
+        return;
+      }
       if (result.status !== 200) { throw new Error("create failed"); }
       ticket = result.body;
       root.setAttribute("data-ticket", ticket.ticket);
@@ -225,6 +236,13 @@
   }
 
   refreshButton.addEventListener("click", start);
+  if (followLink) {
+    followLink.addEventListener("click", function (e) {
+      e.preventDefault();
+      flow = flow === "follow" ? "scan" : "follow";
+      start();
+    });
+  }
   if (devPhone) {
     devPhone.addEventListener("click", function (e) {
       e.preventDefault();

@@ -1,0 +1,1 @@
+"""The official account's server URL (flow E): ``routes``."""

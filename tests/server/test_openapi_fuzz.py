@@ -1,0 +1,128 @@
+"""A bounded schemathesis run against a live ``wxgate serve --dev`` (a real process, real
+HTTP): for every operation of ``/openapi.json``, valid and invalid requests generated from the
+description get no 5xx, and every answer is as described (a declared status, a declared
+content type, a body matching its schema).
+
+Bounded to stay fast and repeatable: a few examples per operation, a fixed seed
+(``derandomize``), no example database, a request timeout. A failure names the operation,
+the check and a ``curl`` line that reproduces it.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from gateway.server.openapi.spec import ANY_METHODS
+from tests.e2e.conftest import Server, start, stop
+
+pytestmark = pytest.mark.slow
+
+MAX_EXAMPLES = 6  # per operation and generation mode (positive, negative)
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture(scope="module")
+def live_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start(tmp_path_factory.mktemp("fuzz"), WXGATE_LOGGING__ACCESS_LOG="false")
+    try:
+        yield server
+    finally:
+        stop(server.proc)  # the gateway this module started, by its PID
+
+
+@pytest.fixture(scope="module")
+def api(live_gateway: Server) -> Any:
+    return schemathesis.openapi.from_url(f"{live_gateway.base}/openapi.json")
+
+
+def _fuzz(operation: Any, mode: GenerationMode) -> str | None:
+    """The first failure of ``operation`` in ``mode`` (with a curl line), or None."""
+    failed: list[str] = []
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        try:
+            case.call_and_validate(checks=CHECKS, timeout=10)
+        except (AssertionError, FailureGroup) as exc:
+            failed.append(f"{operation.label} ({mode.value}): {exc}")
+            raise
+
+    try:
+        run()
+    except Unsatisfiable:  # negative mode: the operation has nothing that can be made invalid
+        return None
+    except (AssertionError, FailureGroup):
+        return failed[-1] if failed else "failed"
+    return None
+
+
+def _worth_fuzzing(operations: list[Any]) -> list[Any]:
+    """Every operation but two kinds of repeats, to stay fast: a route that answers every
+    method (forward auth, the proxy) runs one handler whatever the method, so GET and POST
+    stand for the rest; the dev echo upstream is a test double, not the gateway."""
+    every = set(ANY_METHODS)
+    by_path: dict[str, set[str]] = {}
+    for operation in operations:
+        by_path.setdefault(operation.path, set()).add(operation.method.lower())
+    return [
+        o
+        for o in operations
+        if not o.path.startswith("/_sim/echo")
+        and (by_path[o.path] != every or o.method.lower() in ("get", "post"))
+    ]
+
+
+def test_no_5xx_and_every_answer_as_described(api: Any) -> None:
+    operations = [result.ok() for result in api.get_all_operations()]
+    assert len(operations) > 40, "the description lost its operations"
+    failures = [
+        found
+        for operation in _worth_fuzzing(operations)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+        if (found := _fuzz(operation, mode)) is not None
+    ]
+    assert not failures, f"{len(failures)} operation(s) failed:\n\n" + "\n\n".join(failures)
+
+
+def test_a_wrong_description_fails_with_a_reproduction(live_gateway: Server) -> None:
+    """The run cannot pass vacuously: the live gateway against a description that says
+    ``/healthz`` answers text/plain fails, naming the check and how to reproduce it."""
+    with urllib.request.urlopen(f"{live_gateway.base}/openapi.json", timeout=10) as r:
+        document = json.load(r)
+    ok = document["paths"]["/healthz"]["get"]["responses"]["200"]
+    ok["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    schema = schemathesis.openapi.from_dict(document)
+    schema.config.update(base_url=live_gateway.base)
+    operation = schema["/healthz"]["GET"]
+    found = _fuzz(operation, GenerationMode.POSITIVE)
+    assert found is not None and "GET /healthz (positive)" in found
+    assert "Undocumented Content-Type" in found and "curl" in found
