@@ -7,8 +7,9 @@ instead of a ``LogRecord``, a formatter and a handler lock per request (that mac
 ~40% of the proxy's throughput). Values that could carry a secret (the path, the User-Agent)
 go through ``logs.redact`` when they have a character a secret pattern needs.
 
-Lines are kept in memory and written with one ``os.write`` per ``PIPE_BUF`` bytes (whole lines
-only, so workers sharing a pipe never interleave inside a line):
+Lines are kept in memory and written with one ``os.write`` per batch to a regular file (an
+``O_APPEND`` write is one atomic append there), and per ``PIPE_BUF`` bytes of whole lines to a
+pipe or anything else (workers sharing a pipe never interleave inside a line):
 
 - when ``flush_bytes`` are waiting;
 - ``flush_interval`` seconds after the first line of a batch (one timer per batch, none while
@@ -28,6 +29,7 @@ import asyncio
 import os
 import re
 import select
+import stat
 import time
 from json.encoder import encode_basestring as _quote
 
@@ -40,6 +42,7 @@ _CHUNK = getattr(select, "PIPE_BUF", 4096)
 # a request id is either the client's, checked against this, or our hex: never quoted
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:@/+-]{1,128}$").match
 _CLEAN_CACHE_SIZE = 1024
+_PARTS_CACHE_SIZE = 1024
 
 
 def _may_hold_secret(text: str) -> bool:
@@ -57,6 +60,35 @@ class _Cleaned(dict[str, str]):
             self.clear()
         self[text] = value
         return value
+
+
+class _Parts(dict[tuple[str, str, str, int], tuple[str, str]]):
+    """(method, path, route, status) -> the line's two constant runs: ``msg`` and the
+    ``method``..``status`` fields, JSON-ready; bounded (a route's requests repeat them)."""
+
+    def __init__(self, quoted: _Cleaned) -> None:
+        super().__init__()
+        self._quoted = quoted
+
+    def __missing__(self, key: tuple[str, str, str, int]) -> tuple[str, str]:
+        method, path, route, status = key
+        q = self._quoted
+        path_json = q[path]
+        value = (
+            f'"{method} {path_json[1:-1]} {status}"',
+            f'"method": {q[method]}, "path": {path_json}, "route": {q[route]}, "status": {status}',
+        )
+        if len(self) >= _PARTS_CACHE_SIZE:
+            self.clear()
+        self[key] = value
+        return value
+
+
+def _is_regular_file(fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 class AccessLog:
@@ -81,6 +113,8 @@ class AccessLog:
         self._stamp = ""
         self._ts = ""
         self._quoted = _Cleaned()
+        self._parts = _Parts(self._quoted)
+        self._whole = _is_regular_file(self._fd)  # one write per batch; else PIPE_BUF chunks
         self.closed = False
 
     def write(
@@ -96,16 +130,13 @@ class AccessLog:
     ) -> None:
         """Queue one request's line (flushed by size, timer or ``close``)."""
         quoted = self._quoted
-        path_json = quoted[path]
+        msg, fields = self._parts[method, path, route, status]
         rid = f'"{request_id}"' if _SAFE_ID(request_id) else _quote(request_id)
-        line = (
+        self.add_line(
             f'{{"ts": "{self._timestamp()}", "level": "INFO", "logger": "gateway.access", '
-            f'"msg": "{method} {path_json[1:-1]} {status}", "request_id": {rid}, '
-            f'"method": {quoted[method]}, "path": {path_json}, "route": {quoted[route]}, '
-            f'"status": {status}, "duration_ms": {seconds * 1000:.3f}, '
+            f'"msg": {msg}, "request_id": {rid}, {fields}, "duration_ms": {seconds * 1000:.3f}, '
             f'"remote": {quoted[remote]}, "user_agent": {quoted[user_agent]}}}\n'
         )
-        self.add_line(line)
 
     def add_line(self, line: str) -> None:
         """Queue an already formatted line (ending with a newline)."""
@@ -145,6 +176,9 @@ class AccessLog:
             self._write(lines)
 
     def _write(self, lines: list[str]) -> None:
+        if self._whole:
+            self._write_all("".join(lines).encode("utf-8", "replace"))
+            return
         chunk: list[str] = []
         size = 0
         for line in lines:

@@ -79,3 +79,45 @@ def test_stdout_is_the_default(capfd: object) -> None:
     out = capfd.readouterr().out  # type: ignore[attr-defined]
     assert json.loads(out)["request_id"] == "req-7"
     assert os.fstat(1)  # stdout stays open after close
+
+
+def test_a_pipe_gets_whole_lines_in_pipe_buf_writes(tmp_path: Path) -> None:
+    """To a pipe (workers may share one) lines go in writes of at most PIPE_BUF bytes of whole
+    lines; to a regular file a batch is one append. Either way every line arrives intact."""
+    fifo = tmp_path / "access.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        log = AccessLog(str(fifo), flush_interval=60, flush_bytes=1 << 20)
+        for n in range(40):  # ~10 KB: more than one PIPE_BUF
+            _line(log, n, path=f"/api/{'x' * (n % 7)}")
+        log.flush()
+        data = b""
+        while chunk := os.read(reader, 1 << 16):
+            data += chunk
+            if data.count(b"\n") >= 40:
+                break
+        lines = [json.loads(line) for line in data.decode().splitlines()]
+        assert [line["request_id"] for line in lines] == [f"req-{n}" for n in range(40)]
+        assert lines[8]["msg"] == "GET /api/x 200" and lines[8]["path"] == "/api/x"
+        log.close()
+    finally:
+        os.close(reader)
+
+
+def test_repeated_requests_reuse_nothing_stale(tmp_path: Path) -> None:
+    """The cached runs of a line (msg, method, path, route, status) follow each request."""
+    target = tmp_path / "access.log"
+    log = AccessLog(str(target))
+    log.write("GET", "/a", "/a", 200, 0.001, "10.0.0.1", "ua", "r1")
+    log.write("POST", "/a", "/a", 201, 0.001, "10.0.0.2", "ua", "r2")
+    log.write("GET", "/a", "/a", 200, 0.002, "10.0.0.1", "ub", "r3")
+    log.close()
+    got = [
+        (x["msg"], x["method"], x["status"], x["remote"], x["user_agent"]) for x in _read(target)
+    ]
+    assert got == [
+        ("GET /a 200", "GET", 200, "10.0.0.1", "ua"),
+        ("POST /a 201", "POST", 201, "10.0.0.2", "ua"),
+        ("GET /a 200", "GET", 200, "10.0.0.1", "ub"),
+    ]

@@ -10,11 +10,18 @@ connection of the main listener and enforces (``[server]`` keys):
   kept-alive connection; otherwise the connection is closed, with a 408 JSON answer when part of
   a request had arrived (nothing is said to a connection that never sent a byte).
 - ``keepalive_timeout`` (75 s): a kept-alive connection idle this long between requests is
-  closed (aiohttp's own timer, handed the value by ``run.serve``).
+  closed (on the main listener aiohttp's own timer, handed the value by ``run.serve``; on a
+  listener whose protocol has no such timer, the guard's: ``ConnectionLimits.idle_timeout``).
 - ``max_connections_per_address`` (256, 0 = no cap): a client address's next connection beyond
   the cap is answered 429 (JSON, ``Retry-After``) and closed before anything is read. Peers in
   ``server.trusted_proxies`` are exempt: a front proxy carries many clients over its own
   connections (limit those at the proxy). The count is per process.
+
+The same limits guard the lean ``/auth/verify`` listener (``server.verify_listener``):
+``ProtocolGuard`` wraps any ``asyncio.Protocol`` that reports when a request's head has been
+parsed and when it was answered (``started``/``done``); ``ConnectionGuard`` is the one for
+aiohttp's protocol, which it hooks through the server's request factory and handler. Both
+count into the same ``wxgate_http_connections_*`` families.
 
 Request bodies and responses are not timed here: a handler that reads a body waits for it, and
 the proxy's upstream timeouts bound the rest (see the README's note on front proxies).
@@ -33,7 +40,7 @@ import json
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from aiohttp import hdrs, web
@@ -46,6 +53,7 @@ __all__ = [
     "ConnectionLimits",
     "GatewayRequest",
     "GuardedSite",
+    "ProtocolGuard",
     "bare_responses",
 ]
 
@@ -59,6 +67,13 @@ class ConnectionLimits:
     header_timeout: float = 10.0
     max_per_address: int = 256
     exempt: tuple[Network, ...] = ()
+    idle_timeout: float = 0.0  # keep-alive idle close by the guard; 0: the protocol's own
+
+    @classmethod
+    def from_config_idle(cls, server: ServerConfig) -> ConnectionLimits:
+        """As ``from_config``, with the guard closing idle kept-alive connections after
+        ``server.keepalive_timeout`` (for a protocol without its own keep-alive timer)."""
+        return replace(cls.from_config(server), idle_timeout=server.keepalive_timeout)
 
     @classmethod
     def from_config(cls, server: ServerConfig) -> ConnectionLimits:
@@ -106,15 +121,16 @@ def _raw_json(status: str, error: str, description: str, extra: str = "") -> byt
 
 
 class _Connection(asyncio.Protocol):
-    """One client connection: aiohttp's protocol inside, the header timer and the count around."""
+    """One client connection: the listener's protocol inside, the timers and the count around."""
 
-    def __init__(self, guard: ConnectionGuard, inner: web.RequestHandler) -> None:
+    def __init__(self, guard: ProtocolGuard, inner: asyncio.Protocol) -> None:
         self._guard = guard
         self._inner = inner
         self._transport: asyncio.Transport | None = None
         self._address: str | None = None  # set once counted
-        self._timer: asyncio.TimerHandle | None = None
-        self._in_request = False
+        self._timer: asyncio.TimerHandle | None = None  # the header timer
+        self._idle: asyncio.TimerHandle | None = None  # keep-alive idleness (idle_timeout)
+        self._pending = 0  # requests whose head arrived and that are not answered yet
         self._got_bytes = False
 
     # -- asyncio.Protocol, forwarded to aiohttp's protocol once admitted
@@ -136,9 +152,10 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._address is None:
             return
-        if not self._in_request:
+        if not self._pending:
             self._got_bytes = True
             if self._timer is None:
+                self._rest()
                 self._arm()
         self._inner.data_received(data)
 
@@ -153,8 +170,9 @@ class _Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._inner.resume_writing()
 
-    def connection_lost(self, exc: BaseException | None) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._rest()
         if self._address is None:
             return
         self._guard.release(self, self._inner, self._address)
@@ -165,10 +183,24 @@ class _Connection(asyncio.Protocol):
 
     def request_started(self) -> None:
         self._disarm()
-        self._in_request, self._got_bytes = True, False
+        self._pending += 1
+        self._got_bytes = False
 
     def request_done(self) -> None:
-        self._in_request = False  # the next byte starts the next request's timer
+        self._pending = max(0, self._pending - 1)  # at 0, the next byte starts a header timer
+        idle = self._guard.limits.idle_timeout
+        if idle > 0 and not self._pending and self._idle is None and self._transport is not None:
+            self._idle = asyncio.get_running_loop().call_later(idle, self._idle_expired)
+
+    def _rest(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _idle_expired(self) -> None:
+        self._idle = None
+        if not self._pending and self._timer is None and self._transport is not None:
+            self._transport.close()
 
     def _arm(self) -> None:
         loop = asyncio.get_running_loop()
@@ -182,7 +214,7 @@ class _Connection(asyncio.Protocol):
     def _expired(self) -> None:
         self._timer = None
         transport = self._transport
-        if self._in_request or transport is None or transport.is_closing():
+        if self._pending or transport is None or transport.is_closing():
             return
         self._guard.count_closed("header_timeout")
         if self._got_bytes:
@@ -190,19 +222,16 @@ class _Connection(asyncio.Protocol):
         transport.close()
 
 
-class ConnectionGuard:
-    """Wraps the runner's ``web.Server`` (see the module doc); ``protocol`` is the listener's
-    protocol factory. Install before the listener starts: aiohttp's protocol copies the
-    server's request handler and factory when it is created."""
+class ProtocolGuard:
+    """The limits of the module doc around any listener protocol: ``wrap`` each connection's
+    protocol; the protocol reports each request's head parsed (``started``) and each answer
+    (``done``) so the header and idle timers know where the connection is."""
 
-    def __init__(
-        self, server: web.Server, limits: ConnectionLimits, metrics: ListenerMetrics
-    ) -> None:
+    def __init__(self, limits: ConnectionLimits, metrics: ListenerMetrics) -> None:
         self.limits = limits
-        self._server = server
         self._metrics = metrics
         self._per_address: dict[str, int] = {}
-        self._connections: dict[web.RequestHandler, _Connection] = {}
+        self._connections: dict[asyncio.Protocol, _Connection] = {}
         self.refusal = _raw_json(
             "429 Too Many Requests",
             "rate_limited",
@@ -214,11 +243,21 @@ class ConnectionGuard:
             "request_timeout",
             f"the request headers did not arrive within {limits.header_timeout:g} s",
         )
-        server.request_factory = self._request_factory(server.request_factory)
-        server.request_handler = self._request_handler(server.request_handler)
 
-    def protocol(self) -> asyncio.Protocol:
-        return _Connection(self, self._server())
+    def wrap(self, inner: asyncio.Protocol) -> asyncio.Protocol:
+        return _Connection(self, inner)
+
+    def started(self, inner: asyncio.Protocol) -> None:
+        """``inner`` parsed a request's head: its header timer stops."""
+        conn = self._connections.get(inner)
+        if conn is not None:
+            conn.request_started()
+
+    def done(self, inner: asyncio.Protocol) -> None:
+        """``inner`` answered a request: the next byte starts the next header timer."""
+        conn = self._connections.get(inner)
+        if conn is not None:
+            conn.request_done()
 
     def admit(self, address: str) -> bool:
         if not self.limits.capped(address):
@@ -230,11 +269,11 @@ class ConnectionGuard:
         self._per_address[address] = count + 1
         return True
 
-    def track(self, conn: _Connection, inner: web.RequestHandler) -> None:
+    def track(self, conn: _Connection, inner: asyncio.Protocol) -> None:
         self._connections[inner] = conn
         self._metrics.open.inc()
 
-    def release(self, conn: _Connection, inner: web.RequestHandler, address: str) -> None:
+    def release(self, conn: _Connection, inner: asyncio.Protocol, address: str) -> None:
         self._connections.pop(inner, None)
         self._metrics.open.dec()
         count = self._per_address.get(address)
@@ -248,13 +287,26 @@ class ConnectionGuard:
     def count_closed(self, reason: str) -> None:
         self._metrics.closed.labels(reason).inc()
 
-    def _request_factory(self, make: Callable[..., web.BaseRequest]) -> Callable[..., Any]:
-        connections = self._connections
 
+class ConnectionGuard(ProtocolGuard):
+    """Wraps the runner's ``web.Server`` (see the module doc); ``protocol`` is the listener's
+    protocol factory. Install before the listener starts: aiohttp's protocol copies the
+    server's request handler and factory when it is created."""
+
+    def __init__(
+        self, server: web.Server, limits: ConnectionLimits, metrics: ListenerMetrics
+    ) -> None:
+        super().__init__(limits, metrics)
+        self._server = server
+        server.request_factory = self._request_factory(server.request_factory)
+        server.request_handler = self._request_handler(server.request_handler)
+
+    def protocol(self) -> asyncio.Protocol:
+        return self.wrap(self._server())
+
+    def _request_factory(self, make: Callable[..., web.BaseRequest]) -> Callable[..., Any]:
         def factory(*args: Any) -> web.BaseRequest:
-            conn = connections.get(args[2])  # (message, payload, protocol, writer, task)
-            if conn is not None:
-                conn.request_started()
+            self.started(args[2])  # (message, payload, protocol, writer, task)
             return make(*args, _cls=GatewayRequest)
 
         return factory
@@ -262,15 +314,11 @@ class ConnectionGuard:
     def _request_handler(
         self, handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
     ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
-        connections = self._connections
-
         async def handler(request: web.BaseRequest) -> web.StreamResponse:
             try:
                 return await handle(request)
             finally:
-                conn = connections.get(request.protocol)
-                if conn is not None:
-                    conn.request_done()
+                self.done(request.protocol)
 
         return handler
 

@@ -58,7 +58,8 @@ class ProxyMetrics:
 
 
 class ListenerMetrics:
-    """Families of the main listener; ask ``metrics.of(ListenerMetrics)``."""
+    """Families of the main and the lean ``/auth/verify`` listeners; ask
+    ``metrics.of(ListenerMetrics)``."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.closed = Counter(
@@ -70,7 +71,7 @@ class ListenerMetrics:
         )
         self.open = Gauge(
             "wxgate_http_connections_open",
-            "Client connections open on the main listener.",
+            "Client connections open on the main and the lean /auth/verify listeners.",
             registry=registry,
         )
 

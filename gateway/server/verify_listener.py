@@ -16,6 +16,11 @@ auth and the decision read (``app``, ``method``, ``headers``, ``cookies``, ``que
 ``rel_url``, ``match_info``, ``remote``, per-request keys). Anything else it would read fails
 loudly in the tests of this module, which run every forward-auth case through both listeners.
 
+The main listener's connection limits apply here too, by the same code (``listener.ProtocolGuard``):
+``server.header_timeout`` (408 and close), ``server.keepalive_timeout`` (idle kept-alive
+connections closed) and ``server.max_connections_per_address`` (429 and close; peers in
+``server.trusted_proxies`` exempt, so an nginx in front on another address is not capped).
+
 Only ``/auth/verify`` and ``/auth/verify/{tail}`` are answered (404 JSON otherwise); a request
 body is read and ignored; requests on one connection are answered in order.
 """
@@ -41,8 +46,10 @@ from multidict import CIMultiDictProxy, MultiDictProxy
 
 from gateway.errors import GatewayError, NotFound
 from gateway.server.keys import CONFIG, FORWARD_AUTH, METRICS, REQUEST_ID
+from gateway.server.listener import ConnectionLimits, ProtocolGuard
 from gateway.server.middlewares import error_response, new_request_id, record
 from gateway.server.proxy import VERIFY_PATH
+from gateway.server.telemetry import ListenerMetrics
 
 __all__ = ["LeanRequest", "VerifyListener", "start_verify_listener"]
 
@@ -118,9 +125,11 @@ class _VerifyProtocol(BaseProtocol):
         app: web.Application,
         loop: asyncio.AbstractEventLoop,
         connections: set[_VerifyProtocol],
+        guard: ProtocolGuard,
     ) -> None:
         super().__init__(loop)
         self._connections = connections
+        self._guard = guard
         self._app = app
         self._loop = loop
         max_field = max(8190, app[CONFIG].tokens.max_token_bytes * 2 + 1024)
@@ -150,6 +159,7 @@ class _VerifyProtocol(BaseProtocol):
             self._refuse(exc)
             return
         for message, _payload in messages:
+            self._guard.started(self)
             self._queue.append(message)
         if not self._busy:
             self._run()
@@ -186,6 +196,7 @@ class _VerifyProtocol(BaseProtocol):
         self._run()
 
     def _send(self, data: bytes, close: bool) -> None:
+        self._guard.done(self)
         if self.transport is None or self.transport.is_closing():
             return
         self.transport.write(data)
@@ -291,9 +302,11 @@ async def start_verify_listener(
     """Serve ``/auth/verify`` of the started ``app`` on ``host:port`` (module doc)."""
     loop = asyncio.get_running_loop()
     connections: set[_VerifyProtocol] = set()
+    limits = ConnectionLimits.from_config_idle(app[CONFIG].server)
+    guard = ProtocolGuard(limits, app[METRICS].of(ListenerMetrics))
 
-    def factory() -> _VerifyProtocol:
-        return _VerifyProtocol(app, loop, connections)
+    def factory() -> asyncio.Protocol:
+        return guard.wrap(_VerifyProtocol(app, loop, connections, guard))
 
     server = await loop.create_server(
         factory, host, port, reuse_address=True, reuse_port=reuse_port or None, backlog=2048

@@ -15,6 +15,9 @@ behind ours (and applies no leeway to ``nbf``) would reject a fresh token.
 
 Signing uses ``cryptography`` directly on the pre-loaded key object (``jws.sign``); the header
 segment is pre-encoded per key, so a token costs one RSA sign plus a small JSON dump.
+``issue_async`` (the server's login and refresh paths) signs on the signing thread
+(``jws.sign_off_loop``: the event loop serves other requests between two signatures);
+``issue`` signs inline (the CLI, scripts).
 """
 
 from __future__ import annotations
@@ -23,15 +26,17 @@ import json
 import logging
 import secrets
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Required, TypedDict, Unpack
 
 from gateway.clock import Clock
 from gateway.metrics import Metrics
-from gateway.tokens.jws import b64url_encode, sign
+from gateway.tokens.jws import b64url_encode, sign, sign_off_loop
+from gateway.tokens.keyfiles import KeyFile
 from gateway.tokens.keys import KeyRing
 from gateway.tokens.metrics import TokenMetrics
 
-__all__ = ["CLIENT_ID", "AccessTokenIssuer", "IssuedToken", "new_id"]
+__all__ = ["CLIENT_ID", "AccessTokenIssuer", "IssueOptions", "IssuedToken", "new_id"]
 
 # One encoder for every token: ``json.dumps`` with non-default arguments builds a new one
 # per call, which costs about as much as the encoding itself.
@@ -56,6 +61,23 @@ class IssuedToken:
     sid: str
     iat: int
     exp: int
+
+
+class IssueOptions(TypedDict, total=False):
+    """What ``issue`` takes besides ``sub`` (see ``AccessTokenIssuer.issue``)."""
+
+    sid: Required[str]
+    amr: Required[Sequence[str]]
+    appid: str | None
+    openid: str | None
+    unionid: str | None
+    scope: str | None
+    ttl: int | None
+    not_after: float | None
+    client_id: str
+    audience: str | None
+    auth_time: float | None
+    roles: Collection[str]
 
 
 class AccessTokenIssuer:
@@ -84,23 +106,7 @@ class AccessTokenIssuer:
         self._clock = clock
         self._issued = metrics.of(TokenMetrics).issued.labels(kind="access") if metrics else None
 
-    def issue(
-        self,
-        sub: str,
-        *,
-        sid: str,
-        amr: Sequence[str],
-        appid: str | None = None,
-        openid: str | None = None,
-        unionid: str | None = None,
-        scope: str | None = None,
-        ttl: int | None = None,
-        not_after: float | None = None,
-        client_id: str = CLIENT_ID,
-        audience: str | None = None,
-        auth_time: float | None = None,
-        roles: Collection[str] = (),
-    ) -> IssuedToken:
+    def issue(self, sub: str, **options: Unpack[IssueOptions]) -> IssuedToken:
         """Sign an access token for ``sub`` in session ``sid``.
 
         ``ttl`` defaults to ``tokens.access_ttl``; ``not_after`` caps ``exp`` (the end of the
@@ -110,37 +116,59 @@ class AccessTokenIssuer:
         authenticated (RFC 9068 §2.2.1). ``roles``: the user's roles (module doc). Raises
         KeyRingError when no key is active.
         """
+        key, signing_input, draft = self._unsigned(sub, options)
+        return self._signed(draft, signing_input, sign(key.private_key, signing_input.encode()))
+
+    async def issue_async(self, sub: str, **options: Unpack[IssueOptions]) -> IssuedToken:
+        """``issue``, signing on the signing thread (module doc)."""
+        key, signing_input, draft = self._unsigned(sub, options)
+        signature = await sign_off_loop(key.private_key, signing_input.encode())
+        return self._signed(draft, signing_input, signature)
+
+    def _unsigned(self, sub: str, options: IssueOptions) -> tuple[KeyFile, str, IssuedToken]:
+        """The key, the JWS signing input and the token's facts (``token`` still empty)."""
         if not sub:
             raise ValueError("sub must not be empty")
         key = self._ring.signing_key()
         iat = int(self._clock.time())
+        ttl = options.get("ttl")
         exp = iat + (ttl if ttl is not None else self._ttl)
+        not_after = options.get("not_after")
         if not_after is not None:
             exp = max(iat + 1, min(exp, int(not_after)))
         claims: dict[str, object] = {
             "iss": self._issuer,
             "sub": sub,
-            "aud": audience or self._audience,
+            "aud": options.get("audience") or self._audience,
             "exp": exp,
             "iat": iat,
             "jti": new_id(),
-            "sid": sid,
-            "client_id": client_id,
-            "amr": list(amr),
+            "sid": options["sid"],
+            "client_id": options.get("client_id", CLIENT_ID),
+            "amr": list(options["amr"]),
         }
+        auth_time = options.get("auth_time")
         if auth_time is not None:
             claims["auth_time"] = int(auth_time)
-        effective_scope = scope if scope is not None else self._scope
-        optional = {"scope": effective_scope, "appid": appid, "openid": openid, "unionid": unionid}
+        scope = options.get("scope")
+        optional = {
+            "scope": scope if scope is not None else self._scope,
+            "appid": options.get("appid"),
+            "openid": options.get("openid"),
+            "unionid": options.get("unionid"),
+        }
         claims.update({name: value for name, value in optional.items() if value})
+        roles = options.get("roles", ())
         if roles:
             claims[self._roles_claim] = self._bounded(sub, roles)
         payload = b64url_encode(_compact_json(claims).encode())
-        signing_input = f"{key.header}.{payload}"
-        signature = b64url_encode(sign(key.private_key, signing_input.encode("ascii")))
+        draft = IssuedToken("", str(claims["jti"]), options["sid"], iat, exp)
+        return key, f"{key.header}.{payload}", draft
+
+    def _signed(self, draft: IssuedToken, signing_input: str, sig: bytes) -> IssuedToken:
         if self._issued is not None:
             self._issued.inc()
-        return IssuedToken(f"{signing_input}.{signature}", str(claims["jti"]), sid, iat, exp)
+        return replace(draft, token=f"{signing_input}.{b64url_encode(sig)}")
 
     def _bounded(self, sub: str, roles: Collection[str]) -> list[str]:
         ordered = sorted(roles)

@@ -10,10 +10,13 @@ RSASSA-PKCS1-v1_5 with SHA-256; §3.4 ES256: ECDSA P-256 with SHA-256, signature
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, TypeAlias
 
 from cryptography.exceptions import InvalidSignature
@@ -34,6 +37,7 @@ __all__ = [
     "header_segment",
     "is_b64url",
     "sign",
+    "sign_off_loop",
     "verify",
 ]
 
@@ -88,6 +92,23 @@ def sign(key: PrivateKey, data: bytes) -> bytes:
         return key.sign(data, _PKCS1, _SHA256)
     r, s = decode_dss_signature(key.sign(data, _ECDSA))
     return r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
+
+
+_signer: tuple[int, ThreadPoolExecutor] | None = None  # (pid, the signing thread)
+
+
+async def sign_off_loop(key: PrivateKey, data: bytes) -> bytes:
+    """``sign`` on the process's one signing thread, awaited from the event loop.
+
+    ``cryptography``'s RSA signature holds the GIL (measured: two threads signing take twice
+    one thread's time), so this buys no parallelism; what it buys is order: signatures wait in
+    the thread's queue, and the event loop takes the GIL back between two of them, so a burst
+    of logins delays a proxied request by about one signature instead of by every signature
+    already in the loop's ready queue. One thread: more would only contend for the GIL."""
+    global _signer
+    if _signer is None or _signer[0] != os.getpid():  # none yet, or inherited over a fork
+        _signer = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="wxgate-sign"))
+    return await asyncio.get_running_loop().run_in_executor(_signer[1], sign, key, data)
 
 
 def verify(key: PublicKey, signature: bytes, data: bytes) -> bool:

@@ -163,7 +163,7 @@ class RefreshTokens:
         fields.update(issued_at=str(now), expires_at=str(expires_at))
         roles = await self.hooks.roles(session)
         await self._store.create_record(key, fields, max(1.0, expires_at - now))
-        access = self._issuer.issue(
+        access = await self._issuer.issue_async(
             session.sub,
             sid=session.sid,
             amr=session.amr,
