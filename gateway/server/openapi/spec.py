@@ -15,6 +15,7 @@ __all__ = [
     "Operation",
     "PathItem",
     "Paths",
+    "error",
     "form_or_json",
     "json_body",
     "json_content",
@@ -79,6 +80,12 @@ def responses(*errors: int, **ok: dict[str, Any]) -> dict[str, Any]:
     for status in errors:
         found[str(status)] = {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
     return found
+
+
+def error(status: int, description: str) -> dict[str, Any]:
+    """A JSON error response of ``status`` whose description names its machine codes (where
+    the shared one of ``responses`` says too little, e.g. ``account_disabled``)."""
+    return _error_response(status, description)
 
 
 def op(summary: str, tag: str, answers: dict[str, Any], **more: Any) -> Operation:
