@@ -11,6 +11,8 @@ the check and a ``curl`` line that reproduces it.
 from __future__ import annotations
 
 import json
+import secrets
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -42,9 +44,21 @@ CHECKS = [
 ]
 
 
+# The admin API is fuzzed as an administrator (the admin token of ``[admin] token_file``), so
+# the generated requests reach its handlers instead of stopping at the 401 of an anonymous call.
+ADMIN_TOKEN = secrets.token_urlsafe(32)
+ADMIN_PATHS = "/admin/api/"
+
+
 @pytest.fixture(scope="module")
 def live_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start(tmp_path_factory.mktemp("fuzz"), WXGATE_LOGGING__ACCESS_LOG="false")
+    tmp = tmp_path_factory.mktemp("fuzz")
+    (tmp / "admin-token").write_text(ADMIN_TOKEN)
+    server = start(
+        tmp,
+        WXGATE_LOGGING__ACCESS_LOG="false",
+        WXGATE_ADMIN__TOKEN_FILE=str(tmp / "admin-token"),
+    )
     try:
         yield server
     finally:
@@ -59,6 +73,8 @@ def api(live_gateway: Server) -> Any:
 def _fuzz(operation: Any, mode: GenerationMode) -> str | None:
     """The first failure of ``operation`` in ``mode`` (with a curl line), or None."""
     failed: list[str] = []
+    admin = operation.path.startswith(ADMIN_PATHS)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"} if admin else None
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
@@ -71,7 +87,7 @@ def _fuzz(operation: Any, mode: GenerationMode) -> str | None:
     )
     def run(case: Any) -> None:
         try:
-            case.call_and_validate(checks=CHECKS, timeout=10)
+            case.call_and_validate(checks=CHECKS, timeout=10, headers=headers)
         except (AssertionError, FailureGroup) as exc:
             failed.append(f"{operation.label} ({mode.value}): {exc}")
             raise
@@ -126,3 +142,16 @@ def test_a_wrong_description_fails_with_a_reproduction(live_gateway: Server) -> 
     found = _fuzz(operation, GenerationMode.POSITIVE)
     assert found is not None and "GET /healthz (positive)" in found
     assert "Undocumented Content-Type" in found and "curl" in found
+
+
+def test_the_admin_api_is_fuzzed_as_an_administrator(live_gateway: Server) -> None:
+    """The token the run sends is the live gateway's admin token: the admin API's operations
+    are fuzzed past its guard (anonymous, the same call is 401)."""
+    url = f"{live_gateway.base}/admin/api/users?limit=1"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        assert r.status == 200 and "users" in json.load(r)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    refused.value.close()
+    assert refused.value.code == 401
