@@ -41,7 +41,7 @@ async def authenticate(request: web.Request, policy: Policy) -> Caller:
         if exc.caller is not None and exc.caller.renewed is not None:
             request[CALLER] = exc.caller
         admin = request.app.get(ADMIN)
-        if admin is not None:  # the audit trail, rate-limited per subject+route
+        if admin is not None:  # the audit trail, rate-limited per subject and route
             await admin.audit.denied(exc.claims.sub, exc.route or request.path)
         raise
     if caller.renewed is not None or caller.clear_cookie:

@@ -238,8 +238,20 @@ class RefreshTokens:
         if self._limiter is not None:  # per user: only once the token is known to be good
             await self._limiter.hit("refresh_user", session.sub)
         if record.get("state") == "active":
+            await self._still_admitted(session)
             return await self._rotate(token, key, session, now)
         return await self._replay(token, key, record, session, now)
+
+    async def _still_admitted(self, session: Session) -> None:
+        """The gates again before a rotation: a session a gate now refuses (its user was
+        disabled, and it escaped the ending: older than the per-user index, or racing it) is
+        ended here and renews no more."""
+        try:
+            for gate in self._gates:
+                await gate(session.sub)
+        except GatewayError as exc:
+            await self.end_session(session.sid)
+            raise InvalidGrant(exc.description) from exc
 
     async def _rotate(self, token: str, key: str, session: Session, now: float) -> TokenPair:
         if self._sliding:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.admin import AUDIT_LOGGER
+from gateway.server.keys import USERS
 from tests.server.admin_support import ADMIN_TOKEN, Person, admin_call, start_admin_gateway
 from tests.server.scan_harness import Gateway
 
@@ -212,3 +213,52 @@ async def test_policy_denials_are_audited_once_per_subject_and_route(gw: Gateway
                                 kind="policy_denial")  # fmt: skip
     assert [(e["subject"], e["result"]) for e in audit["entries"]] == [(ivy.sub, "denied")]
     assert audit["entries"][0]["details"]["route"]
+
+
+async def test_account_page_and_its_forms(gw: Gateway) -> None:
+    jon = Person(gw, "jon")
+    await jon.login()
+    other = jon.access
+    await jon.login()  # a second session; the cookie below is this one
+    headers = {**jon.cookie, "Accept-Language": "zh-CN,zh;q=0.9"}
+    async with jon.http.get(f"{gw.base}/auth/account", headers=headers) as r:
+        page = await r.text()
+        assert r.status == 200 and "我的账号" in page and jon.sub in page
+        assert "script-src" not in r.headers["Content-Security-Policy"]  # a page without script
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    url = f"{gw.base}/auth/account/sessions/end-others"
+    async with jon.http.post(url, headers=jon.cookie, data={"csrf_token": "forged"}) as r:
+        assert r.status == 403  # a cross-site form cannot know the token
+    async with jon.http.post(url, headers=jon.cookie, data={"csrf_token": csrf},
+                             allow_redirects=False) as r:  # fmt: skip
+        assert r.status == 303 and r.headers["Location"] == "/auth/account"
+    jon.access, mine = other, jon.access
+    assert await jon.proxied(gw) == 401  # the other session ended
+    jon.access = mine
+    assert await jon.proxied(gw) == 200  # this one lives
+    async with jon.http.get(f"{gw.base}/auth/account", allow_redirects=False) as r:
+        assert r.status == 302 and r.headers["Location"].startswith("/auth/login")
+
+
+async def test_a_live_session_of_a_disabled_person_gets_no_code_and_no_refresh(gw: Gateway) -> None:
+    """Disabling ends the sessions; should one still be live (a login racing the disable),
+    the OpenID Provider's authorize gives it no code but the account-disabled page."""
+    kay = Person(gw, "kay")
+    await kay.login()
+    query = {"response_type": "code", "client_id": "demo-spa", "scope": "openid",
+             "redirect_uri": f"{gw.base}/_sim/rp/callback", "state": "s", "nonce": "n",
+             "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+             "code_challenge_method": "S256"}  # fmt: skip
+    headers = {**kay.cookie, "Accept": "text/html"}
+    url = f"{gw.base}/auth/authorize"
+    async with kay.http.get(url, params=query, headers=headers, allow_redirects=False) as r:
+        assert r.status == 302 and "code=" in r.headers["Location"]
+    await gw.app[USERS].set_disabled(kay.sub, True)  # the flag alone, sessions untouched
+    async with kay.http.get(url, params=query, headers=headers, allow_redirects=False) as r:
+        assert r.status == 403 and "Account disabled" in await r.text()
+    # nor is that session renewed: the refresh asks the same gate, and ends it
+    assert await kay.proxied(gw) == 200
+    async with kay.http.post(f"{gw.base}/auth/token", data={
+        "grant_type": "refresh_token", "refresh_token": kay.refresh}) as r:  # fmt: skip
+        assert r.status == 400 and (await r.json())["error"] == "invalid_grant"
+    assert await kay.proxied(gw) == 401

@@ -22,13 +22,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import AccountDisabled, InvalidRequest, NotFound
 from gateway.oidc import AuthorizationRequest, AuthorizeError, BrowserLogin, OidcMetrics, Provider
 from gateway.server.access import OWN_API, Policy
 from gateway.server.caller import authenticate, authenticated
 from gateway.server.common import LOGIN_PATH, NO_STORE, read_params, redirect
-from gateway.server.keys import METRICS, OIDC, STORE
-from gateway.server.pages import consent_page, oidc_error_page, page_lang
+from gateway.server.keys import ADMIN, METRICS, OIDC, STORE
+from gateway.server.pages import consent_page, disabled_page, oidc_error_page, page_lang
 from gateway.wechat import in_wechat_browser
 
 __all__ = ["setup_routes"]
@@ -77,6 +77,10 @@ async def _authorize(request: web.Request) -> tuple[web.StreamResponse, str, str
             refused = _error_redirect(provider, areq, "login_required", "the user must log in")
             return refused, client, "login_required"
         return redirect(_login_url(request, areq, params)), client, "login"
+    try:  # a disabled person's sessions are ended; this closes the race with a live one
+        await request.app[ADMIN].refuse_disabled(login.sub)
+    except AccountDisabled:
+        return disabled_page(request), client, "error"
     if await provider.needs_consent(areq, login):
         if "none" in areq.prompt:
             refused = _error_redirect(provider, areq, "consent_required", "consent is required")
