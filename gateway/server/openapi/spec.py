@@ -64,12 +64,12 @@ def form_or_json(schema: Schema, *, required: bool = True) -> dict[str, Any]:
 
 
 def param(name: str, where: str = "query", *, required: bool = False, **schema: Any) -> Schema:
-    """A parameter; ``schema`` defaults to a string."""
+    """A parameter; its ``schema`` is a string unless ``type`` says otherwise."""
     return {
         "name": name,
         "in": where,
         "required": required or where == "path",
-        "schema": schema or {"type": "string"},
+        "schema": {"type": "string", **schema},
     }
 
 

@@ -11,6 +11,19 @@ __all__ = ["paths"]
 _TAG = "wechat_events"
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _SIGNED = [param("signature"), param("timestamp"), param("nonce")]
+# A flat <xml> document (reference §2.15): an event in plain mode; in safe mode only
+# ToUserName and Encrypt, whose decrypted text is such a document again.
+_MESSAGE = {
+    "type": "object",
+    "xml": {"name": "xml"},
+    "properties": {
+        **{name: {"type": "string"} for name in (
+            "ToUserName", "FromUserName", "MsgType", "Event", "EventKey", "Ticket", "Encrypt")},
+        "FromUserName": {"type": "string", "minLength": 1},
+        "CreateTime": {"type": "integer", "minimum": 0},
+    },
+    "anyOf": [{"required": ["FromUserName", "CreateTime"]}, {"required": ["Encrypt"]}],
+}  # fmt: skip
 
 
 def paths(config: Config) -> Paths:
@@ -22,8 +35,7 @@ def paths(config: Config) -> Paths:
              "(application/xml; encrypted when the push was)",
              "content": {**_TEXT, "application/xml": {"schema": {"type": "string"}}}}  # fmt: skip
     push = {"required": False, "content": {
-        "application/xml": {"schema": {"type": "string"}},
-        "text/xml": {"schema": {"type": "string"}}}}  # fmt: skip
+        "application/xml": {"schema": _MESSAGE}, "text/xml": {"schema": _MESSAGE}}}  # fmt: skip
     return {
         "/auth/wechat/{app}/events": {
             "get": op("The server URL handshake: `echostr` when `signature` matches", _TAG,
