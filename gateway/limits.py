@@ -7,23 +7,37 @@ across replicas; past the configured number the caller gets ``RateLimited`` (HTT
 server decides who the party is (``server.common.client_ip``, trusted proxies only) and which
 limit a request counts against; README "Abuse limits" is the table.
 
+The limits fail open: when the Store cannot be reached (``StoreUnavailable``) an event is
+neither counted nor refused, so a Redis outage does not turn forward auth and the proxy, which
+otherwise need no Store round trip for a valid token, into 503s (README "Faults"); the flows that
+need the Store answer 503 on their own.
+
 Concurrent waiters per address are a cap, not a rate, kept per process by the scan hub
 (``limits.waiters_per_address``): they hold this process's sockets and memory, and a count
 shared across replicas could not be released reliably when a replica dies.
+
+Failures counted after the fact (``note``, forward auth's refused credentials) block their party
+for the rest of the window; the block is remembered in the process that saw the limit reached,
+so ``check`` — run before every forward-auth decision — costs no Store round trip. With several
+replicas the count is shared, and each replica blocks the party at its own next failure.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
 from gateway.config import LimitsConfig
-from gateway.errors import RateLimited
+from gateway.errors import RateLimited, StoreUnavailable
 from gateway.metrics import Metrics
 
 __all__ = ["KINDS", "Kind", "LimitMetrics", "Limiter"]
+
+# parties blocked at once in one process before ended blocks are swept
+MAX_BLOCKED = 10_000
 
 Kind = Literal[
     "login_start",
@@ -83,6 +97,8 @@ class Limiter:
         self._config = config
         self._window = max(1, config.window)
         self._metrics = metrics.of(LimitMetrics)
+        # key -> monotonic time its block ends (``note`` reached the limit; see module doc)
+        self._blocked: dict[str, float] = {}
 
     def limit(self, kind: Kind) -> int:
         """The configured number for ``kind`` (0: off)."""
@@ -95,23 +111,51 @@ class Limiter:
         if limit <= 0:
             return
         key = _key(kind, party)
-        if await self._store.incr(key, self._window) > limit:
+        try:
+            count = await self._store.incr(key, self._window)
+        except StoreUnavailable:
+            return  # fail open (module doc)
+        if count > limit:
             await self._refuse(kind, key)
 
     async def note(self, kind: Kind, party: str) -> None:
-        """Count one event without refusing (failures, counted after the fact)."""
-        if self.limit(kind) > 0:
-            await self._store.incr(_key(kind, party), self._window)
-
-    async def check(self, kind: Kind, party: str) -> None:
-        """RateLimited if ``party`` is already past the limit of ``kind`` (counts nothing)."""
+        """Count one event without refusing (failures, counted after the fact); a party that
+        reaches the limit is blocked in this process until its window ends (``check``)."""
         limit = self.limit(kind)
         if limit <= 0:
             return
         key = _key(kind, party)
-        count = await self._store.get(key)
-        if count is not None and int(count) >= limit:
-            await self._refuse(kind, key)
+        try:
+            count = await self._store.incr(key, self._window)
+            if count < limit:
+                return
+            left = await self._store.ttl(key)
+        except StoreUnavailable:
+            return  # fail open (module doc)
+        if len(self._blocked) >= MAX_BLOCKED:
+            self._forget_ended()
+        self._blocked[key] = time.monotonic() + (left if left is not None else self._window)
+
+    async def check(self, kind: Kind, party: str) -> None:
+        """RateLimited if ``party`` is blocked for ``kind`` (``note`` reached the limit in this
+        process): a dictionary lookup, no Store round trip."""
+        if not self._blocked:
+            return
+        key = _key(kind, party)
+        until = self._blocked.get(key)
+        if until is None:
+            return
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._blocked[key]
+            return
+        self._metrics.limited.labels(kind).inc()
+        raise RateLimited(f"{KINDS[kind][1]}; wait a little", retry_after=max(1, math.ceil(left)))
+
+    def _forget_ended(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, until in self._blocked.items() if until <= now]:
+            del self._blocked[key]
 
     async def _refuse(self, kind: Kind, key: str) -> None:
         left = await self._store.ttl(key)

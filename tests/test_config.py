@@ -133,6 +133,23 @@ def test_production_rules(tmp_path: Path) -> None:
     assert any(p.startswith("server.workers: more than one worker") for p in info.value.problems)
 
 
+def test_connection_limits_and_metrics_exposure_rules(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[server]\nheader_timeout=0\nkeepalive_timeout=-1\nmax_connections_per_address=-1\n"
+        "[metrics]\nhost=''\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {}, dev=True)
+    problems = info.value.problems
+    assert "server.header_timeout/keepalive_timeout: must be positive" in problems
+    assert any(p.startswith("server.max_connections_per_address:") for p in problems)
+    assert any(p.startswith("metrics.host: empty means no metrics listener") for p in problems)
+    # explicit opt-in to the main listener, or metrics off: both fine
+    for metrics in ("host=''\nmain_listener=true", "host=''\nenabled=false"):
+        load_config(write(tmp_path, f"[metrics]\n{metrics}\n"), {}, dev=True)
+
+
 def test_max_lifetime_is_at_least_the_access_ttl(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, ""), {}, dev=True).tokens.max_lifetime == 86_400
     path = write(tmp_path, "[tokens]\naccess_ttl = 900\nmax_lifetime = 899\n")

@@ -37,3 +37,20 @@ def test_every_gateway_endpoint_is_listed(tmp_path: Path) -> None:
         shown = path.replace("{flow}", "{web,mp}").replace("/{tail}", "/{path}")
         shown = shown.replace("/image.{kind}", "/image.png")
         assert shown in README or path.replace("{flow}", "web") in README, path
+
+
+def test_every_fault_row_names_a_test_that_exists() -> None:
+    """The fault table: each row ends with the test that asserts it, and every fault test
+    module has a row."""
+    root = Path(__file__).resolve().parent
+    table = README.split("\n## Faults", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    named = [re.findall(r"`([\w/]*test_\w+\.py)`", row.rsplit("|", 2)[-2]) for row in rows[1:]]
+    assert len(named) >= 7 and all(len(n) == 1 for n in named), named
+    for (name,) in named:
+        path = root / name if "/" in name else root / "faults" / name
+        if name.startswith("tests/"):
+            path = root.parent / name
+        assert path.is_file(), name
+    in_table = {n for (n,) in named}
+    assert {p.name for p in (root / "faults").glob("test_*.py")} <= in_table

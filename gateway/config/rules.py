@@ -85,6 +85,7 @@ def validate_server(config: Config) -> list[str]:
         problems.append("server.max_body_bytes: must be at least 1024")
     if s.drain_seconds < 0 or s.grace_seconds < 0:
         problems.append("server.drain_seconds/grace_seconds: must not be negative")
+    problems += _validate_connection_limits(config)
     for i, net in enumerate(s.trusted_proxies):
         try:
             ipaddress.ip_network(net, strict=False)
@@ -93,12 +94,26 @@ def validate_server(config: Config) -> list[str]:
     m = config.metrics
     if m.host and not 0 < m.port <= 65535:
         problems.append("metrics.port: required (1-65535) when metrics.host is set")
+    if m.enabled and not m.host and not m.main_listener:
+        problems.append(
+            "metrics.host: empty means no metrics listener; set metrics.main_listener = true "
+            "to serve metrics on the main listener, or metrics.enabled = false"
+        )
     if not m.path.startswith("/"):
         problems.append("metrics.path: must start with /")
     if not 0 <= config.forward_auth.listen_port <= 65535:
         problems.append("forward_auth.listen_port: must be 0 (off) or a TCP port")
     if not 0.01 <= config.logging.access_log_flush_interval <= 10:
         problems.append("logging.access_log_flush_interval: must be between 0.01 and 10 seconds")
+    return problems
+
+
+def _validate_connection_limits(config: Config) -> list[str]:
+    s, problems = config.server, []
+    if s.header_timeout <= 0 or s.keepalive_timeout <= 0:
+        problems.append("server.header_timeout/keepalive_timeout: must be positive")
+    if s.max_connections_per_address < 0:
+        problems.append("server.max_connections_per_address: must not be negative (0: no cap)")
     return problems
 
 
@@ -133,6 +148,8 @@ def _validate_tokens(config: Config) -> list[str]:
         problems.append("tokens.refresh_ttl: must not be shorter than tokens.access_ttl")
     if not 0 <= t.refresh_reuse_grace <= 120:
         problems.append("tokens.refresh_reuse_grace: must be between 0 and 120 seconds")
+    if t.key_reload_seconds <= 0:
+        problems.append("tokens.key_reload_seconds: must be positive")
     if t.max_token_bytes < 1024:
         problems.append("tokens.max_token_bytes: must be at least 1024")
     for i, c in enumerate(t.introspection_clients):
@@ -163,6 +180,13 @@ def _validate_wechat(w: WeChatConfig) -> list[str]:
         problems.append("wechat.timeout/connect_timeout: must be positive")
     if not 0 <= w.max_retries <= 2:
         problems.append("wechat.max_retries: must be between 0 and 2 (reference §6.2)")
+    if w.circuit_window < 1 or w.circuit_open_seconds <= 0 or w.circuit_min_calls < 1:
+        problems.append(
+            "wechat.circuit_window/circuit_open_seconds/circuit_min_calls: window at least 1 s, "
+            "open_seconds positive, min_calls at least 1"
+        )
+    if not 0 < w.circuit_failure_ratio <= 1:
+        problems.append("wechat.circuit_failure_ratio: must be above 0 and at most 1")
     if any(a.kind == "miniprogram" for a in w.apps.values()):
         problems += _validate_sealing_key(w.session_key_encryption_key)
     for name, app in w.apps.items():

@@ -80,6 +80,10 @@ class ServerConfig:
     drain_seconds: float = 5.0
     grace_seconds: float = 25.0
     trusted_proxies: tuple[str, ...] = ()
+    # connection limits of the main listener (gateway.server.listener)
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
+    max_connections_per_address: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +97,14 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
+    """``/metrics`` on its own listener (``host:port``, loopback by default) unless ``host`` is
+    empty; on the main listener only when ``main_listener`` opts in (dev.toml does)."""
+
     enabled: bool = True
     path: str = "/metrics"
-    host: str = ""
-    port: int = 0
+    host: str = "127.0.0.1"
+    port: int = 9464
+    main_listener: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +128,7 @@ class TokensConfig:
     audience: str = "wxgate"
     algorithm: Literal["RS256", "ES256"] = "RS256"
     keys_dir: str = ""
+    key_reload_seconds: float = 15.0
     access_ttl: int = 900
     refresh_ttl: int = 2_592_000
     refresh_sliding: bool = False
@@ -167,6 +176,12 @@ class WeChatConfig:
     timeout: float = 5.0
     connect_timeout: float = 2.0
     max_retries: int = 2
+    # the circuit breaker per WeChat API (gateway.wechat.circuit)
+    circuit_enabled: bool = True
+    circuit_window: float = 30.0
+    circuit_min_calls: int = 20
+    circuit_failure_ratio: float = 0.5
+    circuit_open_seconds: float = 15.0
     session_key_encryption_key: str = ""
     apps: dict[str, WeChatAppConfig] = field(default_factory=dict)
 

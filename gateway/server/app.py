@@ -137,7 +137,7 @@ def create_app(
     app.on_response_prepare.append(drop_server_header)
     health.setup_routes(app)
     openapi_routes.setup_routes(app, config)
-    if config.metrics.enabled and not config.metrics.host:
+    if config.metrics.enabled and config.metrics.main_listener:
         metrics_routes.setup_routes(app, config.metrics.path)
     token_routes.setup_routes(app)
     login_routes.setup_routes(app)
@@ -192,9 +192,13 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
     """The token service, and the one authentication decision built on it."""
-    tokens = await TokenService.open(app[CONFIG], app[STORE], app[METRICS], app[CLOCK])
+    config = app[CONFIG]
+    tokens = await TokenService.open(
+        config, app[STORE], app[METRICS], app[CLOCK],
+        key_reload_interval=config.tokens.key_reload_seconds,
+    )  # fmt: skip
     app[TOKENS] = tokens
-    app[ACCESS] = Access(app[CONFIG], tokens, app[CLOCK])
+    app[ACCESS] = Access(config, tokens, app[CLOCK])
     app[READINESS].add("signing_key", tokens.check_ready)
     try:
         yield

@@ -29,8 +29,15 @@ from aiohttp.http_exceptions import BadHttpMessage
 from gateway import __version__
 from gateway.config import Config
 from gateway.server.app import create_app
-from gateway.server.keys import READINESS
+from gateway.server.keys import METRICS, READINESS
+from gateway.server.listener import (
+    ConnectionGuard,
+    ConnectionLimits,
+    GuardedSite,
+    bare_responses,
+)
 from gateway.server.metrics import metrics_app
+from gateway.server.telemetry import ListenerMetrics
 from gateway.server.verify_listener import VerifyListener, start_verify_listener
 
 __all__ = ["ClientErrorFilter", "bind_socket", "is_loopback", "serve"]
@@ -114,9 +121,16 @@ async def serve(
         shutdown_timeout=config.server.grace_seconds,
         # large enough for any token the verifier reads, so an oversized one gets our JSON 401
         max_field_size=max(8190, config.tokens.max_token_bytes * 2 + 1024),
+        keepalive_timeout=config.server.keepalive_timeout,
     )
     await runner.setup()
-    await web.SockSite(runner, sock).start()
+    assert runner.server is not None
+    guard = ConnectionGuard(
+        runner.server,
+        ConnectionLimits.from_config(config.server),
+        app[METRICS].of(ListenerMetrics),
+    )
+    await GuardedSite(runner, sock, guard.protocol).start()
     metrics_runner = await _start_metrics_listener(config, app)
     verify = await _start_verify_listener(config, app)
     _banner(config, host, port)
@@ -138,11 +152,17 @@ async def serve(
 
 
 async def _start_metrics_listener(config: Config, app: web.Application) -> web.AppRunner | None:
-    if not (config.metrics.enabled and config.metrics.host):
+    """``/metrics`` alone on ``metrics.host:metrics.port``. With several workers each binds it
+    with SO_REUSEPORT, so a scrape reaches one worker (run one worker per container)."""
+    m = config.metrics
+    if not (m.enabled and m.host):
         return None
-    runner = web.AppRunner(metrics_app(app, config.metrics.path), access_log=None)
+    runner = web.AppRunner(metrics_app(app, m.path), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, config.metrics.host, config.metrics.port).start()
+    assert runner.server is not None
+    bare_responses(runner.server)
+    sock = bind_socket(m.host, m.port, reuse_port=config.server.workers > 1)
+    await web.SockSite(runner, sock).start()
     return runner
 
 
@@ -187,13 +207,11 @@ def _banner(config: Config, host: str, port: int) -> None:
         f"public URL {config.public_url}; issuer {config.issuer}",
         f"store {_safe_url(config.store.url)}; data dir {config.data_dir}",
     ]
-    if config.metrics.enabled:
-        where = (
-            f"http://{config.metrics.host}:{config.metrics.port}"
-            if config.metrics.host
-            else config.public_url
-        )
-        lines.append(f"metrics at {where}{config.metrics.path}")
+    m = config.metrics
+    if m.enabled:
+        where = [f"http://{m.host}:{m.port}{m.path}"] if m.host else []
+        where += [f"{config.public_url}{m.path}"] if m.main_listener else []
+        lines.append(f"metrics at {' and '.join(where)}")
     if config.dev:
         lines.append(f"login page {config.public_url}/auth/login")
         lines.append(f"WeChat simulator {config.public_url}/_sim/wechat")

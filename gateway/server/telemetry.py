@@ -10,7 +10,7 @@ shows every family from the first scrape, before any service has counted anythin
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway.admin import AdminMetrics
 from gateway.authz import AuthzMetrics
@@ -22,7 +22,7 @@ from gateway.store import StoreMetrics
 from gateway.tokens import TokenMetrics
 from gateway.wechat import WeChatMetrics
 
-__all__ = ["FAMILY_SETS", "ProxyMetrics", "create_families"]
+__all__ = ["FAMILY_SETS", "ListenerMetrics", "ProxyMetrics", "create_families"]
 
 
 class ProxyMetrics:
@@ -57,6 +57,24 @@ class ProxyMetrics:
         )
 
 
+class ListenerMetrics:
+    """Families of the main listener; ask ``metrics.of(ListenerMetrics)``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.closed = Counter(
+            "wxgate_http_connections_closed_total",
+            "Client connections the gateway closed early, by reason "
+            "(header_timeout, per_address_limit).",
+            ["reason"],
+            registry=registry,
+        )
+        self.open = Gauge(
+            "wxgate_http_connections_open",
+            "Client connections open on the main listener.",
+            registry=registry,
+        )
+
+
 # Every package's family set, in the README's order.
 FAMILY_SETS = (
     StoreMetrics,
@@ -70,6 +88,7 @@ FAMILY_SETS = (
     AuthzMetrics,
     FollowMetrics,
     LimitMetrics,
+    ListenerMetrics,
 )
 
 

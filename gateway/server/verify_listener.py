@@ -93,7 +93,8 @@ class _Date:
         return cls.value
 
 
-def _serialize(response: web.Response, close: bool) -> bytes:
+def _serialize(response: web.Response, close: bool, head: bool = False) -> bytes:
+    """The response's bytes; for a HEAD request, its headers only (RFC 9110 §9.3.2)."""
     body = response.body if isinstance(response.body, bytes) else b""
     lines = [f"HTTP/1.1 {response.status} {response.reason}"]
     for name, value in response.headers.items():
@@ -106,7 +107,7 @@ def _serialize(response: web.Response, close: bool) -> bytes:
     lines.append(f"Content-Length: {len(body)}")
     if close:
         lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else body)
 
 
 class _VerifyProtocol(BaseProtocol):
@@ -201,12 +202,13 @@ class _VerifyProtocol(BaseProtocol):
         try:
             response = await self._respond(request, request_id)
             response.headers["X-Request-Id"] = request_id
+            head = message.method == "HEAD"
             try:
-                data = _serialize(response, close)
+                data = _serialize(response, close, head)
             except ValueError:
                 log.error("forward auth answer with a header value aiohttp would refuse")
                 response = error_response(500, "server_error", "internal error", request_id)
-                data = _serialize(response, close)
+                data = _serialize(response, close, head)
         finally:
             metrics.http_in_flight.dec()
         path = message.url.path

@@ -139,8 +139,24 @@ class KeyRing:
             )
         except KeyRingError as exc:
             log.error("key reload failed, keeping the current keys: %s", exc)
+            self._count_reload_error()
+            return
+        if self.active is not None and not _signs(files, self._clock.time()):
+            # The files are gone (a Secret unmounted, a volume emptied, a stray rm): a ring with
+            # nothing to sign with would fail every login, and verifying nothing would log
+            # everyone out. Keep serving with the keys in memory until the files are back.
+            log.error(
+                "key reload found no usable signing key in %s (files removed?); keeping the %d "
+                "keys loaded in memory; restore the key files (a restart would fail now)",
+                self.keys_dir, len(self._files),
+            )  # fmt: skip
+            self._count_reload_error()
             return
         self._apply(files, cache)
+
+    def _count_reload_error(self) -> None:
+        if self._metrics is not None:
+            self._metrics.key_reload_errors.inc()
 
     def _apply(self, files: list[KeyFile], cache: _Cache) -> None:
         self._cache = {k.path: cache[k.path] for k in files if k.path in cache}
@@ -209,6 +225,11 @@ class KeyRing:
         """The JWKS document (RFC 7517 §5) of every published key, and its strong ETag."""
         self.update(self._clock.time())
         return self._jwks
+
+
+def _signs(files: Sequence[KeyFile], now: float) -> bool:
+    """Whether any of ``files`` would be the active signing key at ``now``."""
+    return any(k.activates_at <= now for k in files)
 
 
 def _jwks_document(keys: list[RingKey]) -> tuple[bytes, str]:

@@ -27,6 +27,12 @@ class TokenMetrics:
             "Already-rotated refresh tokens presented again (the family was revoked).",
             registry=registry,
         )
+        self.key_reload_errors = Counter(
+            "wxgate_signing_key_reload_errors_total",
+            "Key directory reloads refused (a bad, unreadable or missing key file): the keys "
+            "already loaded stay in use, but a restart would fail.",
+            registry=registry,
+        )
         self.signing_keys = Gauge(
             "wxgate_signing_keys",
             "Signing keys in the ring, by state.",

@@ -16,6 +16,7 @@ WeChat's own ``errmsg`` and its ``rid``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from gateway.errors import (
@@ -64,6 +65,9 @@ _BUG_ERRCODES = frozenset(
     {40002, 40097, 40129, 40169, 41001, 41002, 41004, 43001, 43002, 43003, 44002, 47001}
 )
 _CODE_MESSAGE = "login code invalid or already used; start again"
+_CIRCUIT_MESSAGE = (
+    "WeChat is failing; the gateway is not calling it for a moment, try again shortly"
+)
 # Every errcode of reference §3 (the sets above and the single codes ``classify`` names).
 KNOWN_WECHAT_ERRCODES = frozenset(
     {
@@ -110,15 +114,24 @@ class UpstreamError(Exception):
 
     ``reason`` is a short fixed text (never request data). ``status`` is the HTTP status when a
     response arrived. ``retryable`` is True only where reference §6.2 allows another attempt.
+    ``retry_after`` (seconds) is set when the call was not sent because the API's circuit is
+    open (``gateway.wechat.circuit``).
     """
 
     def __init__(
-        self, api: str, reason: str, *, status: int | None = None, retryable: bool = False
+        self,
+        api: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         self.api = api
         self.reason = reason
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after
         super().__init__(api, reason, status)
 
     def __str__(self) -> str:
@@ -158,6 +171,9 @@ def classify(
     mean the user must authorize again rather than that our server token is broken.
     """
     if isinstance(exc, UpstreamError):
+        if exc.retry_after is not None:  # an open circuit: not sent
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+            return Classified(TemporarilyUnavailable(_CIRCUIT_MESSAGE, headers=headers), False)
         return Classified(TemporarilyUnavailable(), alert=False)
     code = exc.errcode
     if code in INVALID_CODE_ERRCODES:

@@ -4,7 +4,7 @@ through ``Metrics.of(WeChatMetrics)``. ``errcode`` label values are bounded by
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway.metrics import LATENCY_BUCKETS
 
@@ -33,6 +33,18 @@ class WeChatMetrics:
             "wxgate_wechat_access_token_refreshes_total",
             "Server access token refreshes, by app and result.",
             ["app", "result"],
+            registry=registry,
+        )
+        self.circuit_state = Gauge(
+            "wxgate_wechat_circuit_state",
+            "Circuit breaker state by WeChat API: 0 closed, 1 half-open, 2 open.",
+            ["api"],
+            registry=registry,
+        )
+        self.circuit_rejected = Counter(
+            "wxgate_wechat_circuit_rejected_total",
+            "WeChat calls answered 503 without being sent because the API's circuit is open.",
+            ["api"],
             registry=registry,
         )
         self.config_errors = Counter(

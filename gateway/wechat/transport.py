@@ -29,11 +29,18 @@ from yarl import URL
 from gateway.clock import Clock
 from gateway.config import WECHAT_API_BASE, WECHAT_API_FAILOVER_BASE, WeChatConfig
 from gateway.metrics import Metrics
+from gateway.wechat.circuit import (
+    CircuitBreaker,
+    CircuitOpen,
+    Circuits,
+    CircuitSettings,
+    CircuitState,
+)
 from gateway.wechat.errors import RETRYABLE_ERRCODES, UpstreamError, WeChatError, errcode_label
 from gateway.wechat.metrics import WeChatMetrics
 from gateway.wechat.protocol import ApiRequest, parse_image_response, parse_response
 
-__all__ = ["Transport", "failover_enabled"]
+__all__ = ["Transport", "circuit_settings", "failover_enabled"]
 
 log = logging.getLogger("gateway.wechat")
 T = TypeVar("T")
@@ -84,6 +91,7 @@ class Transport:
         # Labelled metric children, looked up once per label set (``labels()`` is slow).
         self._durations: dict[str, Any] = {}
         self._counters: dict[tuple[str, str, str], Any] = {}
+        self.circuits = Circuits(circuit_settings(config), clock, self._publish_state)
 
     async def call(self, request: ApiRequest, *, app: str) -> dict[str, Any]:
         """The JSON object of a successful answer; raise ``WeChatError``/``UpstreamError``."""
@@ -94,6 +102,29 @@ class Transport:
         return await self._send(request, app, _parse_image)
 
     async def _send(self, request: ApiRequest, app: str, parse: Parser[T]) -> T:
+        if not self.circuits.settings.enabled:
+            return await self._timed(request, app, parse)
+        breaker = self.circuits.get(request.api)
+        try:
+            probe = breaker.allow()
+        except CircuitOpen:
+            self._metrics.circuit_rejected.labels(api=request.api).inc()
+            raise
+        try:
+            result = await self._timed(request, app, parse)
+        except (WeChatError, UpstreamError) as exc:
+            breaker.record(_wechat_unwell(exc), probe=probe)
+            self._log_transition(breaker, app)
+            raise
+        except BaseException:
+            breaker.abandon(probe=probe)
+            raise
+        breaker.record(False, probe=probe)
+        if probe:
+            self._log_transition(breaker, app)
+        return result
+
+    async def _timed(self, request: ApiRequest, app: str, parse: Parser[T]) -> T:
         started = self._clock.monotonic()
         try:
             return await self._attempts(request, app, parse)
@@ -181,6 +212,19 @@ class Transport:
             outcome, request.api, app, attempt, type(exc).__name__,
         )  # fmt: skip
 
+    def _publish_state(self, breaker: CircuitBreaker) -> None:
+        """The breaker's state on ``wxgate_wechat_circuit_state``, read at scrape time."""
+        self._metrics.circuit_state.labels(api=breaker.api).set_function(
+            lambda: float(breaker.state)
+        )
+
+    def _log_transition(self, breaker: CircuitBreaker, app: str) -> None:
+        state = breaker.state
+        if state is not breaker.logged_state:
+            breaker.logged_state = state
+            level = logging.ERROR if state is CircuitState.OPEN else logging.WARNING
+            log.log(level, "wechat circuit %s api=%s app=%s", state.name.lower(), breaker.api, app)
+
     def _count(self, request: ApiRequest, outcome: str, errcode: int | None) -> None:
         key = (request.api, outcome, errcode_label(errcode))
         counter = self._counters.get(key)
@@ -188,6 +232,21 @@ class Transport:
             counter = self._metrics.requests.labels(*key)
             self._counters[key] = counter
         counter.inc()
+
+
+def circuit_settings(config: WeChatConfig) -> CircuitSettings:
+    return CircuitSettings(
+        enabled=config.circuit_enabled,
+        window=config.circuit_window,
+        min_calls=config.circuit_min_calls,
+        failure_ratio=config.circuit_failure_ratio,
+        open_seconds=config.circuit_open_seconds,
+    )
+
+
+def _wechat_unwell(exc: WeChatError | UpstreamError) -> bool:
+    """A failure that counts against the circuit: no usable answer, or "system busy"."""
+    return isinstance(exc, UpstreamError) or exc.errcode in RETRYABLE_ERRCODES
 
 
 def _parse_json(status: int, body: bytes, api: str) -> dict[str, Any]:

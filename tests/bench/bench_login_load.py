@@ -11,7 +11,9 @@ upstream and the load generators on core 1. The simulator answers ``jscode2sessi
    login, the gateway's core is not what limits it (``server_cpu_busy`` says how busy it was).
 3. **Proxy p99 while logins run**: a light proxied load (``--proxy-concurrency`` clients, a
    JWT route to the nginx upstream) measured alone, then again while the login burst runs;
-   the user-visible cost of a burst is the difference.
+   the user-visible cost of a burst is the difference. Measured by the clients (which share
+   core 1 with the simulator and the login load) and, from the gateway's access log
+   (``duration_ms``), on the gateway's side (``server_side_proxy_ms``).
 
 Run: ``.venv/bin/python -m tests.bench.bench_login_load [--logins N]``; saved as
 ``tests/bench/results/login_load.json``.
@@ -21,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +108,35 @@ async def proxy_latencies(
     return latencies
 
 
+WINDOWS: dict[str, list[tuple[float, float]]] = {"alone": [], "beside": []}
+
+
 async def _proxy_alone(url: str, token: str, concurrency: int, seconds: float) -> list[float]:
     stop = asyncio.Event()
     asyncio.get_running_loop().call_later(seconds, stop.set)
-    return await proxy_latencies(url, token, concurrency, stop)
+    started = time.time()
+    latencies = await proxy_latencies(url, token, concurrency, stop)
+    WINDOWS["alone"].append((started, time.time()))
+    return latencies
+
+
+def server_side(access_log: Path) -> dict[str, list[dict[str, float]]]:
+    """The proxied requests' durations as the gateway logged them (``duration_ms``), per
+    window: what the gateway did, without the load generators' own delays (they share the
+    other core with the simulator)."""
+    lines = [json.loads(line) for line in access_log.read_text().splitlines()]
+    stamped = [
+        (datetime.fromisoformat(x["ts"].replace("Z", "+00:00")).timestamp(), x["duration_ms"])
+        for x in lines
+        if x.get("route") == "/api/"
+    ]
+    return {
+        kind: [
+            summary_ms([ms / 1000 for ts, ms in stamped if start <= ts <= end])
+            for start, end in windows
+        ]
+        for kind, windows in WINDOWS.items()
+    }
 
 
 async def _proxy_beside_logins(
@@ -116,7 +145,9 @@ async def _proxy_beside_logins(
     stop = asyncio.Event()
     proxied = asyncio.ensure_future(proxy_latencies(url, token, concurrency, stop))
     await asyncio.sleep(0.2)  # the proxied load is running before the burst starts
+    started = time.time()
     run: dict[str, Any] = await logins
+    WINDOWS["beside"].append((started, time.time()))
     stop.set()
     return await proxied, run
 
@@ -142,6 +173,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 base = f"http://127.0.0.1:{port}"
                 wait_http(f"{base}/readyz")
                 result = await _runs(args, base, gateway.proc.pid, sim, token)
+            result["server_side_proxy_ms"] = server_side(tmp / "access.log")  # stopped: flushed
         sign_after = sign_ops_on_core(0)
     sign_us = 1e6 / ((sign_before + sign_after) / 2)
     for kind in ("new_user_runs", "returning_user_runs"):
@@ -156,6 +188,7 @@ async def _runs(
 ) -> dict[str, Any]:
     url = f"{base}/api/items"
     await _proxy_alone(url, token, args.proxy_concurrency, 0.5)  # warm-up
+    WINDOWS["alone"].clear()
     alone, beside, new_users, returning, bursts = [], [], [], [], []
     for i in range(args.runs):  # alternate: the proxy alone, logins alone, then both together
         alone.append(summary_ms(await _proxy_alone(url, token, args.proxy_concurrency, 3.0)))

@@ -15,13 +15,22 @@ cheap, so it barely competes with the server measured). Configurations:
 - ``f_nginx_naive_verify``   wrk → nginx auth_request → naive /verify → upstream
 - ``g_wxgate_jwt_1w`` / ``h_wxgate_jwt_2w``: (b) with 1 and with 2 workers on Redis, both
   unpinned (with two cores the second worker shares a core with the load generator).
+- ``b_wxgate_jwt_log_off``   (b) with ``logging.access_log = false`` (the log's cost)
+- ``d_nginx_wxgate_verify_lean``   (d) asking wxgate's lean listener (``forward_auth.listen_port``)
+- ``d_nginx_wxgate_verify_cached`` (d) with nginx ``proxy_cache`` of 200 answers (5 s)
+- ``i_nginx_proxy_pass``     wrk → nginx ``proxy_pass`` → upstream (one C hop: the ceiling)
+- ``j_apache_oauth2_cache`` / ``k_apache_oauth2_nocache``: wrk → Apache httpd + mod_oauth2
+  (C; the same JWT, signature + exp + aud) with / without its result cache → upstream
+  (``tests/bench/peers.py``; ``make bench-deps`` installs it)
 
-Each configuration runs ``--runs`` times (default 5 x 2 s), interleaved (round 1 of all, then
+wxgate runs the default configuration (access log on, written to a file), except (b_log_off).
+Each configuration runs ``--runs`` times (default 7 x 2 s), interleaved (round 1 of all, then
 round 2..., each round rotated by one), after a warm-up; each ratio is the median of the
 per-round ratios (both sides measured in the same round, so the machine's drift cancels).
-About 2 minutes in all. Results: a JSON summary and a
-table on stdout, also saved to tests/bench/results/proxy.json. The gateway's access log is off
-(``logging.access_log = false``) like the baselines, which log nothing.
+Besides req/s, the CPU every server process of the run spent per request (``/proc``, all on
+core 0) is reported, with the same ratios computed on it: on a machine others load too, CPU per
+request moves far less than req/s. About 4 minutes in all. Results: a JSON summary and a table
+on stdout, also saved to tests/bench/results/proxy.json. ``--only NAME...`` runs a subset.
 """
 
 from __future__ import annotations
@@ -411,7 +420,7 @@ def _noise(results: dict[str, list[float]]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=2.0)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", nargs="*", help="configuration names (default: all)")
     args = parser.parse_args()

@@ -267,8 +267,10 @@ def dockerignored(path: str) -> bool:
 
 
 def test_dockerfile_ports_and_healthcheck_match_the_config(k8s_config: Config) -> None:
-    exposed = {int(a.split("/")[0]) for i, a in dockerfile() if i == "EXPOSE"}
-    assert exposed == {k8s_config.server.port}
+    exposed = {
+        int(a.split("/")[0]) for a in " ".join(a for i, a in dockerfile() if i == "EXPOSE").split()
+    }
+    assert exposed == {k8s_config.server.port, k8s_config.metrics.port}
     (health,) = [a for i, a in dockerfile() if i == "HEALTHCHECK"]
     url = re.search(r"http://[^'\"]+", health)
     assert url is not None
@@ -424,7 +426,7 @@ def test_probes_match_the_gateway_endpoints_and_port(k8s_config: Config, tmp_pat
 
 def test_metrics_scrape_settings_match_the_config(k8s_config: Config) -> None:
     m = k8s_config.metrics
-    assert m.enabled and m.host and m.port
+    assert m.enabled and m.host and m.port and not m.main_listener
     c = main_container()
     annotations = k8s("Deployment")["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
@@ -766,6 +768,22 @@ def test_promtool_rule_unit_tests() -> None:
     assert tested <= {r["alert"] for r in rules() if "alert" in r}
     result = run_promtool("test", "rules", str(RULES_TEST))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_scrape_config_checks_and_targets_the_metrics_listener(compose_config: Config) -> None:
+    """deploy/prometheus/prometheus.yml passes promtool and scrapes the compose service's own
+    metrics listener (never the traffic port), which compose exposes on the backend network."""
+    scrape = DEPLOY / "prometheus" / "prometheus.yml"
+    result = run_promtool("check", "config", str(scrape))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (doc,) = _yaml_docs(scrape)
+    (job,) = doc["scrape_configs"]
+    m = compose_config.metrics
+    assert job["job_name"] == "wxgate" and job["metrics_path"] == m.path
+    assert m.enabled and m.host and not m.main_listener
+    (target,) = job["static_configs"][0]["targets"]
+    assert int(target.rsplit(":", 1)[1]) == m.port != compose_config.server.port
+    assert str(m.port) in [str(p) for p in compose()["services"]["wxgate"]["expose"]]
 
 
 def test_dashboard_queries_parse(tmp_path: Path) -> None:

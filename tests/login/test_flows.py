@@ -245,7 +245,10 @@ async def test_snapshot_user_gets_no_account(gateway: Gateway) -> None:
         assert "wxgate_session" not in r.cookies
 
 
-async def test_logs_of_full_flows_hold_no_secret(tmp_path: Path) -> None:
+async def test_logs_of_full_flows_hold_no_secret(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Application logs (``logging``) and the access log (its own buffered writer, on stdout)."""
     stream = io.StringIO()
     handler = configure_logging("DEBUG", stream)
     gw, server = await start_gateway(tmp_path)
@@ -265,7 +268,7 @@ async def test_logs_of_full_flows_hold_no_secret(tmp_path: Path) -> None:
     finally:
         await server.close()
         logging.getLogger().removeHandler(handler)
-    text = stream.getvalue()
+    text = stream.getvalue() + capfd.readouterr().out  # the access log is drained at close
     assert "GET /auth/wechat/web/callback" in text  # the access log did run
     secrets = [code, cookie, *cookie.split("~"), mini["access_token"], mini["refresh_token"],
                session_key, *(a.secret for a in gw.config.wechat.apps.values())]  # fmt: skip

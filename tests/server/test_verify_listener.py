@@ -50,6 +50,8 @@ CASES: list[tuple[str, str, dict[str, str]]] = [
     ("GET", "/auth/verify", {"X-Original-URL": "https://app.example/public/x?q=1"}),
     ("GET", "/auth/verify?redirect=1", {"X-Original-URI": "/demo/x?a=1", "Accept": BROWSER}),
     ("DELETE", "/auth/verify/demo/x", {}),
+    ("HEAD", "/auth/verify", {"X-Original-URI": "/demo/x"}),
+    ("HEAD", "/auth/verify", {"X-Original-URI": "/demo/x", "Authorization": "Bearer TOKEN"}),
     ("POST", "/auth/verify/public/x?q=1", {}),
     ("GET", "/auth/verify/demo/x", {"Authorization": "Bearer TOKEN"}),
     *[("GET", "/auth/verify", {"X-Original-URI": uri}) for uri in BACKEND_TRAVERSALS],
@@ -84,7 +86,9 @@ async def test_both_listeners_give_the_same_answer(
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         main = await _ask(http, gw.url, method, target, headers)
         lean = await _ask(http, gw.lean_url, method, target, headers)
+        again = await _ask(http, gw.lean_url, method, target, headers)  # the same connection
     assert lean == main
+    assert again[:2] == main[:2]
 
 
 async def test_a_session_renewal_waits_and_answers_in_order(tmp_path: Path) -> None:

@@ -80,11 +80,26 @@ async def _exercise(url: str, proc: subprocess.Popen[bytes], log: Path, token: s
     return workers
 
 
+async def _scrape(url: str, log: Path) -> None:
+    """Scrapes over fresh connections all answer (whichever worker the kernel picks)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as h:
+        for _ in range(6):
+            async with h.get(url) as resp:
+                assert resp.status == 200, log.read_text()[-3000:]
+                assert "wxgate_build_info" in await resp.text()
+
+
 async def test_two_workers_serve_and_stop_on_sigterm(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = _env(tmp_path, redis_server, port)
+    # /metrics on its own listener, as in production: every worker binds it (SO_REUSEPORT)
+    env |= {
+        "WXGATE_METRICS__HOST": "127.0.0.1",
+        "WXGATE_METRICS__PORT": str(metrics_port),
+        "WXGATE_METRICS__MAIN_LISTENER": "false",
+    }
     subprocess.run(_wxgate("keys", "generate", "--dev"), env=env, check=True, capture_output=True)
     token = subprocess.run(
         _wxgate("token", "issue", "--dev", "--sub", "worker-user"),
@@ -103,6 +118,7 @@ async def test_two_workers_serve_and_stop_on_sigterm(
         )
     try:
         workers = await _exercise(f"http://127.0.0.1:{port}", proc, log, token)
+        await _scrape(f"http://127.0.0.1:{metrics_port}/metrics", log)
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 20)
     finally:

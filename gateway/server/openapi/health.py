@@ -27,7 +27,7 @@ def paths(config: Config) -> Paths:
             _200={"description": "the document",
                   "content": json_content({"type": "object"})}))},
     }  # fmt: skip
-    if config.metrics.enabled and not config.metrics.host:
+    if config.metrics.enabled and config.metrics.main_listener:
         text = {"text/plain": {"schema": {"type": "string"}}}
         found[config.metrics.path] = {
             "get": op("Prometheus metrics (main listener)", _TAG, responses(
