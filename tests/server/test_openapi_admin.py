@@ -31,9 +31,8 @@ async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
 
 async def _check(api: Any, method: str, path: str, expected: int, **case: Any) -> Any:
     """Make the call described at ``path`` with ``case``'s parts (the admin token unless
-    ``headers`` are given); its answer must be
-    ``expected`` and as described. (``requests`` blocks: it runs beside the event loop that
-    serves the gateway.)"""
+    ``headers`` are given); its answer must be ``expected`` and as described. (``requests``
+    blocks: it runs beside the event loop that serves the gateway.)"""
     made = api[path][method].Case(headers=case.pop("headers", TOKEN), **case)
     response = await asyncio.to_thread(made.call_and_validate, checks=CHECKS, timeout=10)
     assert response.status_code == expected, response.text

@@ -36,7 +36,7 @@ def paths(config: Config) -> Paths:
     del config
     session = {"allOf": [ref("TokenPair"), {"type": "object", "required": ["user"],
                "properties": {"user": {"type": "object", "required": ["sub"]}}}]}  # fmt: skip
-    page = {"description": "a page (denied, snapshot user, widget)", "content": HTML}
+    page = {"description": "a page (denied, snapshot user, account disabled)", "content": HTML}
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "/auth/wechat/login": {"get": op("Start flow B in WeChat's browser, else flow A", _TAG,
