@@ -166,6 +166,9 @@ def k8s_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     values = dict(k8s("Secret", "wxgate-secrets")["stringData"])
     assert values["session-key-encryption-key"] == "REPLACE_ME", "the example holds a placeholder"
     values["session-key-encryption-key"] = VALID_SEALING_KEY
+    # placeholders the config refuses: a console Token and a 43-character EncodingAESKey
+    assert values["wechat-mp-server-token"] == values["wechat-mp-encoding-aes-key"] == "REPLACE_ME"
+    values |= {"wechat-mp-server-token": "consoleToken1", "wechat-mp-encoding-aes-key": "A" * 43}
     paths = [path for _, path in file_keys(tomllib.loads(configmap_toml()))]
     mounts = {mount_for(main_container(), p)["mountPath"] for p in paths}
     local = {m: tmp_path / f"secrets{i}" for i, m in enumerate(sorted(mounts))}
