@@ -58,9 +58,11 @@ def build_document(config: Config, version: str) -> dict[str, Any]:
             "description": "WeChat login gateway, OpenID Provider, reverse proxy and forward "
             "auth. Every error is the `Error` object; HEAD is answered wherever GET is. "
             "A 429 (`rate_limited`, with `Retry-After`) is described where a `[limits]` "
-            "limit applies. The lean forward-auth listener (`forward_auth.listen_port`, "
-            "when set) is a separate port answering `/auth/verify` and `/auth/verify/{tail}` "
-            "exactly as described here (any other path: 404).",
+            "limit applies; a connection past `server.max_connections_per_address` is "
+            "answered 429 before any route is read. The lean forward-auth listener "
+            "(`forward_auth.listen_port`, when set) is a separate port answering "
+            "`/auth/verify` and `/auth/verify/{tail}` exactly as described here (any other "
+            "path: 404).",
         },
         "servers": [{"url": config.public_url}],
         "paths": paths,

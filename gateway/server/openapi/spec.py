@@ -112,7 +112,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
 
 def _error_response(status: int, description: str) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description, "content": JSON_ERROR}
-    if status == 429:
+    if status in (429, 503):  # 503: while a WeChat API's circuit is open
         response["headers"] = {
             "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
         }
