@@ -18,7 +18,7 @@ _MESSAGE = {
     "xml": {"name": "xml"},
     "properties": {
         **{name: {"type": "string"} for name in (
-            "ToUserName", "FromUserName", "MsgType", "Event", "EventKey", "Ticket", "Encrypt")},
+            "ToUserName", "MsgType", "Event", "EventKey", "Ticket", "Encrypt")},
         "FromUserName": {"type": "string", "minLength": 1},
         "CreateTime": {"type": "integer", "minimum": 0},
     },
@@ -39,7 +39,7 @@ def paths(config: Config) -> Paths:
     return {
         "/auth/wechat/{app}/events": {
             "get": op("The server URL handshake: `echostr` when `signature` matches", _TAG,
-                responses(404, 503, _200={"description": "`echostr`", "content": _TEXT},
+                responses(404, _200={"description": "`echostr`", "content": _TEXT},
                           _403=forbidden),
                 parameters=[app, *_SIGNED, param("echostr")]),
             "post": op("An event push (`subscribe`, `SCAN`: a follow-login)", _TAG,
