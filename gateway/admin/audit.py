@@ -10,8 +10,11 @@ pass a token, a code or a secret, and ``details`` values are bounded in length.
 
 Policy denials (``denied``) are recorded at most once per subject and route per
 ``audit.denial_interval`` seconds, per process, so a client looping on a forbidden route cannot
-flood the table. A sweeper deletes entries older than ``audit.retention_days`` every
-``audit.sweep_interval`` seconds (``start``/``close``).
+flood the table. Failed logins (``login_failed``: kind ``login``, empty subject, ``result`` the
+refusal's machine code) and refusals on the OpenID Provider's consent page
+(``consent_denied``) are rate-limited the same way, per client address, flow and result, so
+a flood of bad callbacks cannot flood it either. A sweeper deletes entries older than
+``audit.retention_days`` every ``audit.sweep_interval`` seconds (``start``/``close``).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class AuditLog:
         self._clock = clock
         self._metrics = metrics.of(AdminMetrics)
         self._config = config
-        self._denials: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._denials: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
 
     async def record(
@@ -89,21 +92,56 @@ class AuditLog:
         """Record a policy denial of ``subject`` on ``route`` unless one was recorded less
         than ``audit.denial_interval`` seconds ago (per process); whether it was recorded.
         Never raises: a denial is answered whether or not the trail could be written."""
+        if self._throttled(("denial", subject, route)):
+            return False
+        details = {"route": route, "reason": reason}
+        return await self._record_quietly(
+            "policy denial", "policy_denial", "access_denied", subject=subject,
+            result="denied", details=details,
+        )  # fmt: skip
+
+    async def login_failed(self, flow: str, appid: str, result: str) -> bool:
+        """Record a failed login (a ``SessionIssuer.on_failure`` listener) unless one with
+        the same client address, flow and result was recorded less than
+        ``audit.denial_interval`` seconds ago (per process); whether it was recorded. The
+        subject is empty: no user is known. Never raises."""
+        client_ip, _ = current_client()
+        if self._throttled(("login", client_ip, f"{flow} {result}")):
+            return False
+        return await self._record_quietly(
+            "failed login", "login", flow, result=result, details={"flow": flow, "app": appid}
+        )
+
+    async def consent_denied(self, subject: str, client_id: str) -> bool:
+        """Record that ``subject`` refused OpenID Provider client ``client_id`` on the consent
+        page (kind ``login``, action ``oidc_consent``, result ``access_denied``), rate-limited
+        like a failed login (per client address, subject and client). Never raises."""
+        client_ip, _ = current_client()
+        if self._throttled(("consent", client_ip, f"{subject} {client_id}")):
+            return False
+        return await self._record_quietly(
+            "consent denial", "login", "oidc_consent", subject=subject,
+            result="access_denied", details={"client_id": client_id},
+        )  # fmt: skip
+
+    def _throttled(self, key: tuple[str, str, str]) -> bool:
+        """Whether ``key`` was let through less than ``audit.denial_interval`` seconds ago;
+        if not, it is let through now (a bounded, oldest-first forgotten memory)."""
         now = self._clock.monotonic()
-        key = (subject, route)
         last = self._denials.get(key)
         if last is not None and now - last < self._config.denial_interval:
-            return False
+            return True
         self._denials[key] = now
         self._denials.move_to_end(key)
         while len(self._denials) > _MAX_DENIAL_KEYS:
             self._denials.popitem(last=False)
-        details = {"route": route, "reason": reason}
+        return False
+
+    async def _record_quietly(self, what: str, kind: str, action: str, **fields: Any) -> bool:
         try:
-            await self.record("policy_denial", "access_denied", subject=subject,
-                              result="denied", details=details)  # fmt: skip
+            await self.record(kind, action, **fields)
         except GatewayError as exc:
-            log.warning("audit: a policy denial could not be recorded (%s)", exc.error)
+            log.warning("audit: a %s could not be recorded (%s)", what, exc.error)
             return False
         return True
 

@@ -330,7 +330,7 @@ class OidcClientConfig:
         "client_secret_basic"
     )
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
-    scopes: tuple[str, ...] = ("openid", "profile", "phone", "wechat", "offline_access")
+    scopes: tuple[str, ...] = ("openid", "profile", "phone", "wechat", "roles", "offline_access")
     audience: str = ""
     first_party: bool = False
     require_pkce: bool | None = None

@@ -5,22 +5,32 @@ Shared by every flow so the linking rules (users.link, reference §6.10) and the
 whichever way a person logged in. The ``[[authz.role_rules]]`` are applied here, at every
 login: roles a rule grants and the user lacks are stored in the directory (so the first
 administrator can be bootstrapped from config), then the session's tokens carry them.
+
+Failed logins go through here too (``failed``), for the audit trail: each flow reports its
+refusal's machine code once, and the listeners (``on_failure``) record it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 
 from gateway.authz import RoleRules
+from gateway.errors import AccountDisabled
 from gateway.login.metrics import LoginMetrics
 from gateway.metrics import Metrics
 from gateway.tokens import TokenPair, TokenService
 from gateway.users import Identity, Profile, User, UserDirectory
 
-__all__ = ["SessionIssuer"]
+__all__ = ["FailureListener", "SessionIssuer"]
 
 log = logging.getLogger(__name__)
+
+#: ``async (flow, appid, result)`` for a failed login: ``flow`` is the login's ``amr`` value
+#: (``wechat_qr``...), ``appid`` the WeChat app's id ("" when not known yet), ``result`` the
+#: refusal's machine code. Nothing secret is passed (no code, no state, no session_key).
+FailureListener = Callable[[str, str, str], Awaitable[object]]
 
 
 class SessionIssuer:
@@ -37,6 +47,22 @@ class SessionIssuer:
         self.tokens = tokens
         self._metrics = metrics.of(LoginMetrics)
         self._role_rules = role_rules or RoleRules()
+        self._failure_listeners: list[FailureListener] = []
+
+    def on_failure(self, listener: FailureListener) -> None:
+        """Call ``listener(flow, appid, result)`` for every failed login (module doc)."""
+        self._failure_listeners.append(listener)
+
+    async def failed(self, flow: str, appid: str, result: str) -> None:
+        """A login of ``flow`` failed with machine code ``result``; never raises. A disabled
+        account is not reported: the token service's gate records it, with its subject."""
+        if result == AccountDisabled.error:
+            return
+        for listener in self._failure_listeners:
+            try:
+                await listener(flow, appid, result)
+            except Exception:  # the audit trail never changes a login's answer
+                log.exception("failed-login listener failed (%s)", result)
 
     async def login(
         self, identity: Identity, profile: Profile | None, amr: str

@@ -92,6 +92,7 @@ class MiniProgramLogin:
             await self._keep_session_key(app.appid, result.openid, result.session_key)
         except GatewayError as exc:
             self._metrics.logins.labels("miniprogram", name, exc.error).inc()
+            await self._sessions.failed(_AMR, app.appid, exc.error)
             raise
         self._metrics.logins.labels("miniprogram", name, "success").inc()
         return MiniProgramSession(pair, user, result.openid, result.unionid)

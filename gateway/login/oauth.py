@@ -161,8 +161,31 @@ class OAuthFlows:
     async def complete(
         self, flow: Flow, code: str | None, state: str | None, binding: str | None
     ) -> LoginDone:
-        """Check state and browser, exchange the code once, link the user, issue a session."""
-        record = await self._checked_state(flow, state, binding)
+        """Check state and browser, exchange the code once, link the user, issue a session.
+        A failure (unknown, expired or foreign state, the user's refusal, a WeChat error) is
+        reported to the session issuer's failure listeners (the audit trail), then raised."""
+        appid = ""
+        try:
+            record = await self._checked_state(flow, state, binding)
+            appid = self._appid(record.get("app", ""))
+            return await self._complete(flow, code, state, record)
+        except LoginDenied:
+            await self._sessions.failed(_AMR[flow], appid, "access_denied")
+            raise
+        except SnapshotUser:
+            await self._sessions.failed(_AMR[flow], appid, "snapshot_user")
+            raise
+        except GatewayError as exc:
+            await self._sessions.failed(_AMR[flow], appid, exc.error)
+            raise
+
+    def _appid(self, name: str) -> str:
+        app = self._config.wechat.apps.get(name)
+        return app.appid if app is not None else ""
+
+    async def _complete(
+        self, flow: Flow, code: str | None, state: str | None, record: dict[str, str]
+    ) -> LoginDone:
         if not code:
             await self._store.transition(
                 f"oauth:state:{state}", from_states=("pending",), to_state="denied"

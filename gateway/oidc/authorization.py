@@ -17,7 +17,7 @@ from gateway.oidc.errors import AuthorizeError
 
 __all__ = ["PROMPTS", "SCOPES", "AuthorizationRequest", "parse_authorization"]
 
-SCOPES = ("openid", "profile", "phone", "wechat", "offline_access")
+SCOPES = ("openid", "profile", "phone", "wechat", "roles", "offline_access")
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 # RFC 7636 §4.1: 43-128 characters of [A-Za-z0-9-._~]; the S256 challenge is 43 base64url
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")

@@ -2,8 +2,9 @@
 subjects (§8.1). Pure functions.
 
 Scopes → claims: ``profile`` → ``nickname``, ``picture``; ``phone`` → ``phone_number``,
-``phone_number_verified``; ``wechat`` (ours) → ``openid``, ``unionid``, ``appid``. Only claims
-with values are returned.
+``phone_number_verified``; ``wechat`` (ours) → ``openid``, ``unionid``, ``appid``; ``roles``
+(ours, as Keycloak's) → the user's roles under ``authz.roles_claim``. Only claims with values
+are returned.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ __all__ = ["at_hash", "id_token_claims", "pairwise_subject", "scoped_claims"]
 
 
 def scoped_claims(
-    scopes: tuple[str, ...] | frozenset[str], known: Mapping[str, Any]
+    scopes: tuple[str, ...] | frozenset[str],
+    known: Mapping[str, Any],
+    roles_claim: str = "roles",
 ) -> dict[str, Any]:
     """The claims ``scopes`` allow out of ``known`` (nickname, picture, phone_number, openid,
-    unionid, appid), those with values only."""
+    unionid, appid, roles), those with values only; the roles go under ``roles_claim``."""
     out: dict[str, Any] = {}
+    if "roles" in scopes and known.get("roles"):
+        out[roles_claim] = sorted(known["roles"])
     if "profile" in scopes:
         out.update(nickname=known.get("nickname"), picture=known.get("picture"))
     if "phone" in scopes and known.get("phone_number"):

@@ -34,7 +34,7 @@ CLAIMS_SUPPORTED = (
     "openid",
     "unionid",
     "appid",
-)
+)  # and the roles claim (``authz.roles_claim``, the ``roles`` scope)
 _AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
 
@@ -64,7 +64,7 @@ def openid_configuration(config: Config, public_url: str) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint_auth_methods_supported": list(_AUTH_METHODS[:2]),
-        "claims_supported": list(CLAIMS_SUPPORTED),
+        "claims_supported": [*CLAIMS_SUPPORTED, config.authz.roles_claim],
         "ui_locales_supported": ["zh-CN", "en"],
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": True,

@@ -262,7 +262,7 @@ class Provider:
             amr=amr,
             nonce=nonce,
             access_token=pair.access_token,
-            extra=scoped_claims(scopes, known),
+            extra=scoped_claims(scopes, known, self._config.authz.roles_claim),
         )
         token, _ = self._tokens.sign_jwt(claims, "JWT")
         return token
@@ -287,6 +287,7 @@ class Provider:
             "unionid": user.unionid,
             "openid": first.openid if first else None,
             "appid": first.appid if first else None,
+            "roles": sorted(user.roles)[: self._config.authz.max_roles],
         }
 
     async def userinfo(self, claims: AccessClaims) -> dict[str, Any] | None:
@@ -299,7 +300,7 @@ class Provider:
         known.update({k: v for k, v in (("appid", claims.appid), ("openid", claims.openid),
                                          ("unionid", claims.unionid)) if v})  # fmt: skip
         return {"sub": self.subject_for(client, claims.sub),
-                **scoped_claims(claims.scopes, known)}  # fmt: skip
+                **scoped_claims(claims.scopes, known, self._config.authz.roles_claim)}  # fmt: skip
 
     def discovery(self, public_url: str) -> dict[str, Any]:
         """The provider's metadata (``discovery``), endpoints under ``public_url``."""

@@ -256,6 +256,7 @@ async def _login_ctx(app: web.Application) -> AsyncIterator[None]:
     sessions = SessionIssuer(app[USERS], app[TOKENS], metrics, RoleRules(config.authz.role_rules))
     app[OAUTH] = oauth = OAuthFlows(config, store, app[WECHAT], sessions, metrics, app[CLOCK])
     app[MINIPROGRAM] = MiniProgramLogin(config, store, app[WECHAT], sessions, metrics)
+    sessions.on_failure(app[ADMIN].audit.login_failed)  # failed logins are audited
     try:
         yield
     finally:

@@ -15,21 +15,25 @@ Lifetime (``tokens.refresh_sliding``):
 
 Rotation (RFC 9700 §4.14.2): each use mints a new pair and moves the old record ``active ->
 rotated`` with one atomic ``Store.transition``; of concurrent users of one token exactly one
-wins. The winner's pair is sealed under the old token (``seal.py``) into the old record, so a
+wins. The winner's pair is sealed under the old token (``successor``) into the old record, so a
 request with the same old token within ``tokens.refresh_reuse_grace`` seconds gets the *same*
 pair back (two tabs refreshing at once stay logged in). A rotated token presented after the
 grace window is reuse: the whole family is revoked (its refresh tokens and, through the
 revocation list, its access tokens), logged without the token, and counted. With a grace of 0
 every concurrent loser counts as reuse (strict RFC 9700 behaviour).
+
+Around this: ``admission`` (the gates before a session starts or renews, the roles its tokens
+carry, the event listeners), ``ending`` (ending sessions and those linked to them, telling the
+listeners), ``successor`` (the sealed successor pair), ``expiry`` (the sweep of client sessions
+that ran out).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from gateway.clock import Clock
@@ -37,9 +41,9 @@ from gateway.errors import GatewayError, InvalidGrant
 from gateway.limits import Limiter
 from gateway.logs import current_client
 from gateway.metrics import Metrics
-from gateway.sealed import SealError, open_with_secret, seal_with_secret
 from gateway.store import Store
-from gateway.tokens.events import EventHooks
+from gateway.tokens.admission import SessionHooks
+from gateway.tokens.ending import SessionEnding
 from gateway.tokens.expiry import SessionExpiry
 from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer, new_id
 from gateway.tokens.jws import is_b64url
@@ -49,21 +53,15 @@ from gateway.tokens.session import (
     Session,
     SessionClient,
     TokenPair,
-    linked_key,
     refresh_key,
     session_key,
     user_sessions_key,
 )
+from gateway.tokens.successor import open_successor, seal_successor
 
-__all__ = ["RefreshTokens", "RolesSource", "Session", "TokenPair", "refresh_key", "session_key"]
-
-#: The roles of a user, read afresh for every access token minted (login and each refresh):
-#: a role change reaches the tokens at the next refresh at the latest.
-RolesSource = Callable[[str], Awaitable[Collection[str]]]
+__all__ = ["RefreshTokens", "Session", "TokenPair", "refresh_key", "session_key"]
 
 _KEEP_AFTER_END = 7200.0
-# HKDF info of the sealed successor pair (see ``gateway.sealed``)
-_SUCCESSOR = b"wxgate refresh successor v1"
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +95,11 @@ class RefreshTokens:
         self._keep = refresh_ttl + _KEEP_AFTER_END
         self._sliding = sliding
         self._grace = grace
-        self._revoke_for = revoke_for  # access_ttl + leeway: how long a sid stays denied
-        self._listeners: list[Callable[[Session], Awaitable[None]]] = []
-        self._gates: list[Callable[[str], Awaitable[None]]] = []
-        self.events = EventHooks()
-        self.roles_of: RolesSource | None = None  # set by the token service's owner
-        self.expiry = SessionExpiry(store, clock, self._ended)
+        self._ending = SessionEnding(store, revocations, clock, linked_ttl=refresh_ttl,
+                                     revoke_for=revoke_for)  # fmt: skip
+        self.hooks = SessionHooks()  # gates, roles and event listeners (``admission``)
+        self.events = self.hooks.events
+        self.expiry = SessionExpiry(store, clock, self._ending.ended)
 
     async def start_session(
         self,
@@ -121,7 +118,7 @@ class RefreshTokens:
         and User-Agent of the request being served are recorded with it."""
         flow = {"flow": ",".join(amr), "app": appid or "",
                 "client_id": client.client_id if client else ""}  # fmt: skip
-        await self._admit(sub, flow)
+        await self.hooks.admit(sub, flow)
         now = self._clock.time()
         client_ip, user_agent = current_client()
         session = Session(
@@ -144,43 +141,17 @@ class RefreshTokens:
         await self._store.create_record(session_key(session.sid), session.record(), self._keep)
         await self._index(session)
         if session.op_sid:
-            await self._link(session)
+            await self._ending.link(session)
         if session.client_id:  # its client is told when it ends, expiry included
             await self.expiry.index(session)
         pair, _, _ = await self._mint(session, now)
         await self.events.emit("login", sub, {**flow, "result": "ok", "sid": session.sid})
         return pair
 
-    async def _admit(self, sub: str, flow: dict[str, str]) -> None:
-        """Ask every gate; a refusal is a failed login (an event) and raised."""
-        try:
-            for gate in self._gates:
-                await gate(sub)
-        except GatewayError as exc:
-            await self.events.emit("login", sub, {**flow, "result": exc.error})
-            raise
-
-    def guard(self, gate: Callable[[str], Awaitable[None]]) -> None:
-        """Ask ``await gate(sub)`` before any session of ``sub`` starts; it refuses by
-        raising (a GatewayError, e.g. AccountDisabled)."""
-        self._gates.append(gate)
-
     async def _index(self, session: Session) -> None:
         """List ``session`` under its user until it ends (``user_sessions_key``)."""
         key = user_sessions_key(session.sub)
         await self._store.expiring_set_add(key, session.sid, session.expires_at)
-
-    async def _link(self, session: Session) -> None:
-        """Remember that client session ``session`` was authorized in browser session
-        ``op_sid``, so ending the browser session ends it too (single logout)."""
-        key = linked_key(session.op_sid)
-        await self._store.create_record(key, {"state": "active"}, self._ttl)
-        await self._store.transition(
-            key,
-            from_states=("active",),
-            to_state="active",
-            fields={f"c:{session.sid}": session.client_id},
-        )
 
     async def _mint(self, session: Session, now: float) -> tuple[TokenPair, str, int]:
         """A new refresh token (stored) and access token; also the refresh record's key and
@@ -190,7 +161,7 @@ class RefreshTokens:
         expires_at = session.expires_at
         fields = {"state": "active", "sid": session.sid, "sub": session.sub}
         fields.update(issued_at=str(now), expires_at=str(expires_at))
-        roles = await self.roles_of(session.sub) if self.roles_of is not None else ()
+        roles = await self.hooks.roles(session)
         await self._store.create_record(key, fields, max(1.0, expires_at - now))
         access = self._issuer.issue(
             session.sub,
@@ -247,8 +218,7 @@ class RefreshTokens:
         disabled, and it escaped the ending: older than the per-user index, or racing it) is
         ended here and renews no more."""
         try:
-            for gate in self._gates:
-                await gate(session.sub)
+            await self.hooks.check(session.sub)
         except GatewayError as exc:
             await self.end_session(session.sid)
             raise InvalidGrant(exc.description) from exc
@@ -257,8 +227,7 @@ class RefreshTokens:
         if self._sliding:
             session = dataclasses.replace(session, expires_at=now + self._ttl)
         pair, new_key, exp = await self._mint(session, now)
-        body = {**pair.as_response(), "sid": pair.sid, "exp": exp}
-        sealed = seal_with_secret(token, _SUCCESSOR, json.dumps(body).encode(), key.encode())
+        sealed = seal_successor(token, key, pair, exp)
         moved = await self._store.transition(
             key,
             from_states=("active",),
@@ -280,20 +249,7 @@ class RefreshTokens:
         if record.get("state") != "rotated":
             raise InvalidGrant()
         if now - float(record.get("rotated_at", "0")) < self._grace:
-            try:
-                data = json.loads(
-                    open_with_secret(token, _SUCCESSOR, record["successor"], key.encode())
-                )
-                return TokenPair(
-                    access_token=data["access_token"],
-                    expires_in=max(0, int(data["exp"]) - int(now)),
-                    refresh_token=data["refresh_token"],
-                    sid=data["sid"],
-                    scope=data.get("scope"),
-                    client_id=session.client_id,
-                )
-            except (SealError, KeyError, ValueError, TypeError) as exc:
-                raise InvalidGrant() from exc
+            return open_successor(token, key, record.get("successor", ""), now, session.client_id)
         log.warning(
             "refresh token reuse detected; ending session %s of user %s", session.sid, session.sub
         )
@@ -332,39 +288,13 @@ class RefreshTokens:
     def on_end(self, listener: Callable[[Session], Awaitable[None]]) -> None:
         """Call ``listener`` with every session this process ends (logout, revocation, reuse,
         the end of the browser session it was authorized in), once per session."""
-        self._listeners.append(listener)
+        self._ending.on_end(listener)
 
     async def end_session(self, sid: str) -> None:
         """End session ``sid``: its refresh tokens stop working and its access tokens are
         refused by every replica (through the revocation list). Client sessions authorized in
         it end too. Unknown sids are fine."""
-        now = self._clock.time()
-        moved = await self._store.transition(
-            session_key(sid),
-            from_states=("active",),
-            to_state="revoked",
-            fields={"revoked_at": str(now)},
-        )
-        await self._revocations.revoke("sid", sid, now + self._revoke_for)
-        if moved.ok and moved.record is not None:
-            await self._ended(moved.record)
-        linked = await self._store.get_record(linked_key(sid))
-        if linked:
-            await self._store.delete(linked_key(sid))
-            for name in linked:
-                if name.startswith("c:"):
-                    await self.end_session(name[2:])
-
-    async def _ended(self, record: dict[str, str]) -> None:
-        try:
-            session = Session.from_record(record)
-        except (KeyError, ValueError, TypeError):
-            return
-        for listener in self._listeners:
-            try:
-                await listener(session)
-            except Exception:  # a listener's failure never stops a logout
-                log.exception("session-end listener failed")
+        await self._ending.end_session(sid)
 
     async def get_session(self, sid: str) -> Session | None:
         """The live session ``sid``, or None."""

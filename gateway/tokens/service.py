@@ -18,11 +18,12 @@ from gateway.limits import Limiter
 from gateway.metrics import Metrics
 from gateway.store import Store
 from gateway.tokens.admin import open_ring
+from gateway.tokens.admission import RolesSource
 from gateway.tokens.claims import AccessClaims
 from gateway.tokens.events import EventListener
 from gateway.tokens.issuer import CLIENT_ID, AccessTokenIssuer, new_id
 from gateway.tokens.keys import KeyRing
-from gateway.tokens.refresh import RefreshTokens, RolesSource, TokenPair
+from gateway.tokens.refresh import RefreshTokens, TokenPair
 from gateway.tokens.revocation import Kind, RevocationList
 from gateway.tokens.session import Session, SessionClient
 from gateway.tokens.usersessions import UserSessions
@@ -95,7 +96,7 @@ class TokenService:
     def use_roles(self, source: RolesSource) -> None:
         """Read users' roles from ``source`` for every access token of a session (at login
         and at each refresh); without one, tokens carry no roles."""
-        self._refresh.roles_of = source
+        self._refresh.hooks.roles_of = source
 
     @property
     def ring(self) -> KeyRing:
@@ -188,7 +189,7 @@ class TokenService:
     def guard_sessions(self, gate: Callable[[str], Awaitable[None]]) -> None:
         """``await gate(sub)`` before every new session of ``sub``; it refuses by raising
         (e.g. AccountDisabled for a disabled user)."""
-        self._refresh.guard(gate)
+        self._refresh.hooks.guard(gate)
 
     def on_event(self, listener: EventListener) -> None:
         """Call ``listener(kind, sub, details)`` for each login (``result`` ok or the refusal's

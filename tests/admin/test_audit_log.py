@@ -15,7 +15,7 @@ import pytest
 from gateway.admin import AUDIT_LOGGER, AuditLog
 from gateway.clock import ManualClock
 from gateway.config import AuditConfig, UsersConfig
-from gateway.logs import JsonFormatter, RedactingFilter
+from gateway.logs import JsonFormatter, RedactingFilter, client_var
 from gateway.metrics import Metrics
 from gateway.users import AuditQuery, UserDirectory, open_user_directory
 
@@ -81,6 +81,30 @@ async def test_denials_are_recorded_once_per_subject_and_route_per_interval(
         "wxgate_audit_events_total", {"kind": "policy_denial"}
     )
     assert count == 4
+
+
+async def test_failed_logins_are_recorded_once_per_address_flow_and_result_per_interval(
+    users: UserDirectory, clock: ManualClock
+) -> None:
+    audit = AuditLog(users, clock, Metrics(), AuditConfig(denial_interval=60))
+
+    async def from_(address: str, flow: str, result: str) -> bool:
+        token = client_var.set(lambda: (address, "UA/1"))
+        try:
+            return await audit.login_failed(flow, "wx1", result)
+        finally:
+            client_var.reset(token)
+
+    assert await from_("10.0.0.1", "wechat_qr", "invalid_grant")
+    assert not await from_("10.0.0.1", "wechat_qr", "invalid_grant")
+    assert await from_("10.0.0.1", "wechat_qr", "access_denied")  # another result
+    assert await from_("10.0.0.1", "wechat_mp", "invalid_grant")  # another flow
+    assert await from_("10.0.0.2", "wechat_qr", "invalid_grant")  # another address
+    clock.advance(61)
+    assert await from_("10.0.0.1", "wechat_qr", "invalid_grant")
+    entries = await users.query_audit(AuditQuery(kind="login"))
+    assert len(entries) == 5 and {e.subject for e in entries} == {""}
+    assert {e.client_ip for e in entries} == {"10.0.0.1", "10.0.0.2"}
 
 
 async def test_each_entry_is_one_json_line_on_the_audit_logger(

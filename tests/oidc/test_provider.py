@@ -14,7 +14,8 @@ import aiohttp
 import jwt
 import pytest
 
-from gateway.server.keys import TOKENS
+from gateway.server.keys import TOKENS, USERS
+from gateway.users import AuditQuery
 from tests.oidc.conftest import OP, REDIRECT, SECRET, query_of
 
 VERIFIER = secrets.token_urlsafe(48)
@@ -251,6 +252,11 @@ async def test_consent_denied_is_access_denied(op: OP) -> None:
                             data={"consent": handle, "action": "deny"},
                             allow_redirects=False) as r2:  # fmt: skip
         assert query_of(r2.headers["Location"])["error"] == "access_denied"
+    entries = await op.app[USERS].query_audit(AuditQuery(action="oidc_consent"))
+    assert [(e.kind, e.result, e.details) for e in entries] == [
+        ("login", "access_denied", {"client_id": "third"})
+    ]
+    assert entries[0].subject.startswith("u_") and entries[0].client_ip == "127.0.0.1"
 
 
 async def test_single_sign_on_and_silent_renewal(op: OP) -> None:

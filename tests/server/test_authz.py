@@ -160,6 +160,30 @@ async def test_a_host_matched_route(gw: Gateway, http: aiohttp.ClientSession) ->
     assert (await call(http, f"{gw.url}/app/x", plain))[0] == 200
 
 
+async def test_a_host_matched_route_behind_a_trusted_proxy(
+    tmp_path: Path, upstream: Upstream, http: aiohttp.ClientSession
+) -> None:
+    """From a trusted proxy the route's host is X-Forwarded-Host (its first value); from any
+    other peer the header is ignored and Host decides."""
+    trusted = make_config(
+        tmp_path, routes(upstream.url), WXGATE_SERVER__TRUSTED_PROXIES="127.0.0.0/8"
+    )
+    front = {"Host": "gateway.internal", "X-Forwarded-Host": f"{OPS_HOST}:443, other.test"}
+    async with gateway(trusted) as gw:
+        plain, _ = await login(gw, await user(gw, "jan"))
+        ops, _ = await login(gw, await user(gw, "kim", "ops"))
+        assert (await call(http, f"{gw.url}/app/x", plain, raw=front))[0] == 403
+        assert (await call(http, f"{gw.url}/app/x", ops, raw=front))[0] == 200
+        elsewhere = {"Host": OPS_HOST, "X-Forwarded-Host": "other.test"}
+        assert (await call(http, f"{gw.url}/app/x", plain, raw=elsewhere))[0] == 200
+    untrusted = make_config(tmp_path / "u", routes(upstream.url))
+    async with gateway(untrusted) as gw:
+        plain, _ = await login(gw, await user(gw, "lou"))
+        assert (await call(http, f"{gw.url}/app/x", plain, raw=front))[0] == 200
+        spoof = {"Host": OPS_HOST, "X-Forwarded-Host": "other.test"}  # cannot dodge the rule
+        assert (await call(http, f"{gw.url}/app/x", plain, raw=spoof))[0] == 403
+
+
 async def test_a_role_change_takes_effect_at_the_next_refresh(
     gw: Gateway, http: aiohttp.ClientSession
 ) -> None:

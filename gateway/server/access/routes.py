@@ -5,11 +5,12 @@ prefix wins, whatever the order in the config. The table is compiled once: prefi
 by length, so a lookup is one slice and one dict probe per distinct prefix length (a handful),
 longest first.
 
-A route with a ``host`` answers only requests for that host (the ``Host`` header through the
-proxy; ``X-Forwarded-Host`` or the host of ``X-Original-URL`` through forward auth, which
-fronts several hosts); a host's routes are tried before the routes for any host. Its
-requirement on callers (who is allowed: ``authz.Requirement``) is compiled here too, into the
-route's ``Policy.rule``, and counted under the route's label (its ``name``, else host + prefix).
+A route with a ``host`` answers only requests for that host: through the proxy the ``Host``
+header, or a trusted proxy's ``X-Forwarded-Host`` (``server.trusted_proxies``); through forward
+auth, which fronts several hosts, ``X-Forwarded-Host`` or the host of ``X-Original-URL``. A
+host's routes are tried before the routes for any host. Its requirement on callers (who is
+allowed: ``authz.Requirement``) is compiled here too, into the route's ``Policy.rule``, and
+counted under the route's label (its ``name``, else host + prefix).
 
 A path equal to a slash-terminated prefix without its slash (``/demo`` for ``/demo/``) is not a
 match; ``slash_redirect`` names the prefix so the proxy can answer 308 like nginx does (301 there).

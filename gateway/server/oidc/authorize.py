@@ -156,6 +156,7 @@ async def consent(request: web.Request) -> web.StreamResponse:
     counted = request.app[METRICS].of(OidcMetrics).authorizations
     if form.get("action") != "allow":
         counted.labels(areq.client.client_id, "denied").inc()
+        await request.app[ADMIN].audit.consent_denied(login.sub, areq.client.client_id)
         return _error_redirect(provider, areq, "access_denied", "the user denied the request")
     counted.labels(areq.client.client_id, "allowed").inc()
     await provider.consents.grant(login.sub, areq.client.client_id, areq.scopes)

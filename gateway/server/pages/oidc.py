@@ -43,6 +43,7 @@ _TEXT = {
         "profile": "Your nickname and avatar",
         "phone": "Your phone number",
         "wechat": "Your WeChat identifiers (openid, unionid)",
+        "roles": "Your roles",
         "offline_access": "Keep access while you are away",
     },
     "zh": {
@@ -61,6 +62,7 @@ _TEXT = {
         "profile": "你的昵称和头像",
         "phone": "你的手机号码",
         "wechat": "你的微信标识（openid、unionid）",
+        "roles": "你的角色",
         "offline_access": "在你离开时保持访问",
     },
 }

@@ -87,7 +87,7 @@ class Proxy:
         """The catch-all handler."""
         path = request.path
         table = self.table
-        host = normalize_host(request.host) if table.by_host else None
+        host = self._requested_host(request) if table.by_host else None
         route = None if table.is_reserved(path) else table.match(path, host)
         if route is None or table.slash_redirect(path) is not None:
             request[ROUTE_LABEL] = "unmatched"
@@ -100,6 +100,16 @@ class Proxy:
             raise
         self._count(route.prefix, response.status)
         return response
+
+    def _requested_host(self, request: web.Request) -> str:
+        """The host the client asked for (``normalize_host``), for host-matched routes: a
+        trusted proxy's ``X-Forwarded-Host`` (its first value), else ``Host``. From any other
+        peer the header is ignored, so it cannot pick a more lenient route."""
+        if self.rules.is_trusted(request.remote):
+            forwarded = request.headers.get("X-Forwarded-Host")
+            if forwarded:
+                return normalize_host(forwarded.partition(",")[0])
+        return normalize_host(request.host)
 
     async def _handle(self, request: web.Request, route: Route, path: str) -> web.StreamResponse:
         self._check_path(path)  # 400 for a path a backend could read as another
