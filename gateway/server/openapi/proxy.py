@@ -88,9 +88,12 @@ def paths(config: Config) -> Paths:
             security=security,
         ),
         "/{tail}": _every_method(
-            "The reverse proxy: `proxy.routes` by prefix",
+            "The reverse proxy: `proxy.routes` by prefix (and `host`)",
             proxied,
-            parameters=[param("tail", "path")],
+            parameters=[
+                param("tail", "path"),
+                param("X-Forwarded-Host", "header", description="read from a trusted proxy"),
+            ],
             security=security,
         ),
         "/auth/no-access": {
