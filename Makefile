@@ -16,7 +16,7 @@ RP_DIR := tests/e2e/rp
 RP_STAMP := $(RP_DIR)/node_modules/.installed
 NODE_MAJOR_MIN := 20
 
-.PHONY: run test lint fmt bench bench-deps deps system-deps venv clean
+.PHONY: run test lint fmt bench bench-deps soak deps system-deps venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -83,6 +83,11 @@ bench-deps:
 
 bench: deps bench-deps
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
+
+# Not in CI: 10 minutes of mixed traffic against one gateway (SOAK_SECONDS, SOAK_RATE, ...:
+# see tests/soak/soak.py); the report lands in tests/bench/results/soak.json.
+soak: venv
+	$(BIN)/python -m tests.soak
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache $(RP_DIR)/node_modules

@@ -10,6 +10,8 @@ from gateway.config import DEV_CONFIG_PATH, Config, load_config
 
 pytest_plugins = [
     "tests.fixtures.redis_server",
+    "tests.fixtures.redis_cluster",
+    "tests.fixtures.redis_sentinel",
     "tests.fixtures.postgres_server",
 ]
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from gateway.config.authz_rules import validate_authz
 from gateway.config.oidc_rules import validate_oidc
+from gateway.config.store_url import parse_store_url
 from gateway.config.tree import (
     HOST_PREFIX,
     RESERVED_PREFIXES,
@@ -118,11 +119,10 @@ def _validate_connection_limits(config: Config) -> list[str]:
 
 
 def _validate_store(store: StoreConfig) -> list[str]:
-    scheme = urlsplit(store.url).scheme
-    if scheme not in ("memory", "redis", "rediss"):
-        return [
-            f"store.url: unsupported scheme {scheme!r} (expected memory://, redis:// or rediss://)"
-        ]
+    try:
+        parse_store_url(store.url)
+    except ValueError as exc:
+        return [f"store.url: {exc}"]
     if store.command_timeout <= 0 or store.connect_timeout <= 0:
         return ["store.connect_timeout/command_timeout: must be positive"]
     return []

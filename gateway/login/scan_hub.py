@@ -30,7 +30,7 @@ from gateway.errors import NotFound, RateLimited, StoreUnavailable, TemporarilyU
 from gateway.login.metrics import ScanMetrics
 from gateway.login.scan_ticket import EXPIRED, SEQ, Ticket, TicketEvent, ticket_channel
 from gateway.metrics import Metrics
-from gateway.store import Store
+from gateway.store import MessagesLost, Store
 
 __all__ = ["TooManyWaiters", "Waiter", "WaiterClosed", "WaiterHub"]
 
@@ -267,7 +267,11 @@ class WaiterHub:
                 channel.current = TicketEvent.of(ticket, self._clock.time(), pushed=False)
                 channel.ready.set_result(None)
                 while True:
-                    message = await self._next_message(channel, sub.get)
+                    try:
+                        message = await self._next_message(channel, sub.get)
+                    except MessagesLost:  # re-subscribed after a reconnect: read it again
+                        await self._reload(channel)
+                        continue
                     if message is not None:
                         self._apply(channel, self._parse(channel.ticket, message))
         except asyncio.CancelledError:
@@ -295,6 +299,13 @@ class WaiterHub:
         except TimeoutError:
             await self._expire(channel)
             return None
+
+    async def _reload(self, channel: _Channel) -> None:
+        """Apply the stored record: transitions published while the subscriber was
+        reconnecting (a Redis restart or failover) were lost."""
+        ticket = await self._load(channel.ticket)
+        if ticket is not None:
+            self._apply(channel, TicketEvent.of(ticket, self._clock.time(), pushed=False))
 
     def _parse(self, ticket_id: str, message: str) -> TicketEvent:
         record: dict[str, Any] = json.loads(message)

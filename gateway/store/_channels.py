@@ -11,11 +11,18 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from gateway.errors import StoreUnavailable
+from gateway.store.contract import MessagesLost
 
 __all__ = ["ChannelSubscription", "LocalBroker", "MessageQueue"]
 
+
+class _Lost:
+    """The "messages may have been lost here" marker (the subscriber re-subscribed)."""
+
+
+LOST = _Lost()
 # None is the "store closed" marker: published messages are always str.
-MessageQueue = asyncio.Queue[str | None]
+MessageQueue = asyncio.Queue[str | _Lost | None]
 
 
 class LocalBroker:
@@ -51,6 +58,11 @@ class LocalBroker:
         for queue in members:
             queue.put_nowait(message)
         return len(members)
+
+    def lost(self, channel: str) -> None:
+        """Tell every subscription on ``channel`` that messages may have been lost."""
+        for queue in self._queues.get(channel, ()):
+            queue.put_nowait(LOST)
 
     def channels(self) -> list[str]:
         """Channels with at least one subscription."""
@@ -118,4 +130,6 @@ class ChannelSubscription:
         if message is None:
             queue.put_nowait(None)  # every later get() sees the closed store too
             raise StoreUnavailable("the shared state store was closed")
+        if isinstance(message, _Lost):
+            raise MessagesLost()
         return message

@@ -14,13 +14,16 @@ client is delivered. After a reconnect the reader re-subscribes every active cha
 pong that follows confirms every join that was still waiting.
 
 Messages published while the connection is down are lost (Redis pub/sub is at most once):
-waiters must re-read the state they wait on after ``join`` returns.
+waiters must re-read the state they wait on after ``join`` returns, and again when ``get``
+raises ``MessagesLost``, which each subscription of a channel gets once the channel is
+re-subscribed after a reconnect (a restart, a Sentinel failover, another cluster node).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -189,7 +192,13 @@ class PubSubHub:
         for channel, ready in self._ready.items():
             if ready.done():
                 fresh = self._ready[channel] = loop.create_future()
+                fresh.add_done_callback(functools.partial(self._resumed, channel))
                 self._unsent.append(fresh)
+
+    def _resumed(self, channel: str, _: asyncio.Future[None]) -> None:
+        """``channel`` is subscribed again: its subscriptions may have missed messages."""
+        if not self._closed:
+            self._local.lost(channel)
 
     def _attach(self, conn: AbstractConnection) -> None:
         """Make ``conn`` current and queue one SUBSCRIBE for every active channel.

@@ -6,7 +6,19 @@ from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Store", "Subscription", "Transition"]
+from gateway.errors import StoreUnavailable
+
+__all__ = ["MessagesLost", "Store", "Subscription", "Transition"]
+
+
+class MessagesLost(StoreUnavailable):
+    """Raised once by ``Subscription.get`` when messages may have been lost: the backend's
+    subscriber lost its connection and has subscribed again (pub/sub is at most once). The
+    subscription stays usable; re-read the state you wait on, then ``get`` again."""
+
+    default_description = (
+        "messages published while the shared state store was unreachable were lost"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +38,8 @@ class Subscription(Protocol):
     """Messages published on one channel after the subscription became active.
 
     Use as ``async with store.subscribe(ch) as sub: msg = await sub.get()`` or
-    ``async for msg in sub``. Leaving the context releases everything it held.
+    ``async for msg in sub``. Leaving the context releases everything it held. ``get`` raises
+    ``MessagesLost`` once after the backend re-subscribed following a lost connection.
     """
 
     async def __aenter__(self) -> Subscription: ...

@@ -1,4 +1,6 @@
-"""The Redis Store (``redis://`` and ``rediss://``), on ``redis.asyncio``.
+"""The Redis Store on ``redis.asyncio``: one node (``redis://``, ``rediss://``), a Cluster
+(``redis+cluster://``) or a Sentinel-managed primary (``redis+sentinel://``); the clients are
+made by ``_redis_clients``.
 
 Keys are ``prefix + "{" + key + "}"``: the braces are a Redis Cluster hash tag, so each
 record's key maps to one slot and every Lua script touches one slot. Channels are named the
@@ -14,16 +16,13 @@ subscriber code (``_redis_pubsub``) and the scripts' replies are written for RES
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.connection import AbstractConnection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import StoreConfig
@@ -32,16 +31,15 @@ from gateway.store import _redis_lua as lua
 from gateway.store._channels import ChannelSubscription
 from gateway.store._common import float_arg, require_fields, ttl_ms
 from gateway.store._common import from_states as state_tuple
+from gateway.store._redis_clients import open_clients
 from gateway.store._redis_pubsub import PubSubHub
 from gateway.store.contract import Subscription, Transition
 
 __all__ = ["RedisStore"]
 
-HEALTH_CHECK_INTERVAL = 15  # seconds idle before a pooled connection is PINGed on checkout
-
 
 class RedisStore:
-    """``Store`` on Redis: a bounded connection pool plus one shared subscriber connection.
+    """``Store`` on Redis: bounded connection pools plus one shared subscriber connection.
 
     ``clock`` supplies "now" for expiring sets, whose expiry times the callers write with
     their own clock; TTLs are relative and use the server's clock.
@@ -56,38 +54,18 @@ class RedisStore:
         self._prefix = config.prefix
         self._on_error = on_error or (lambda op: None)
         self._clock = clock or SystemClock()
-        # Blocking: a burst larger than the pool waits up to command_timeout for a connection
-        # instead of failing at once.
-        self._pool = BlockingConnectionPool.from_url(
-            config.url,
-            max_connections=config.pool_size,
-            timeout=config.command_timeout,
-            socket_connect_timeout=config.connect_timeout,
-            socket_timeout=config.command_timeout,
-            health_check_interval=HEALTH_CHECK_INTERVAL,
-            decode_responses=True,
-            protocol=2,
-            retry=Retry(NoBackoff(), 0),  # retries are decided per command, below
-        )
-        self._redis = Redis.from_pool(self._pool)
+        self._clients = clients = open_clients(config)
+        self._redis = clients.commands
         self._transition = self._redis.register_script(lua.TRANSITION)
         self._create_record = self._redis.register_script(lua.CREATE_RECORD)
         self._incr = self._redis.register_script(lua.INCR)
         self._set_add = self._redis.register_script(lua.EXPIRING_SET_ADD)
-        self._hub = PubSubHub(
-            self._subscriber_connection, config.connect_timeout + config.command_timeout
-        )
+        self._gate = asyncio.Semaphore(clients.in_flight) if clients.in_flight else None
+        self._wait = config.command_timeout
+        self._hub = PubSubHub(clients.subscriber, config.connect_timeout + config.command_timeout)
 
     def _k(self, key: str) -> str:
         return f"{self._prefix}{{{key}}}"
-
-    def _subscriber_connection(self) -> AbstractConnection:
-        """A connection like the pool's, but returning bytes (the hub decodes leniently) and
-        without the idle health check, which the hub does itself while reading."""
-        kwargs = dict(self._pool.connection_kwargs)
-        kwargs.update(decode_responses=False, health_check_interval=0)
-        connection: AbstractConnection = self._pool.connection_class(**kwargs)
-        return connection
 
     async def _call(self, command: Callable[[], Awaitable[Any]], *, retry: bool = False) -> Any:
         """Run ``command``; StoreUnavailable on any Redis error (one retry when ``retry``).
@@ -97,16 +75,31 @@ class RedisStore:
         """
         for attempt in range(2 if retry else 1):
             try:
-                return await command()
+                if self._gate is None:
+                    return await command()
+                return await self._gated(command)
             except RedisConnectionError as exc:
                 if attempt + 1 < (2 if retry else 1):
                     continue
                 error: Exception = exc
-            except (RedisError, OSError) as exc:
-                error = exc
+            except (RedisError, RedisClusterException, OSError) as exc:
+                error = exc  # RedisClusterException: no reachable node, slot not covered
             self._on_error(sys._getframe(1).f_code.co_name)  # the Store method names the op
             raise StoreUnavailable() from error
         raise AssertionError("unreachable")
+
+    async def _gated(self, command: Callable[[], Awaitable[Any]]) -> Any:
+        """``command`` once fewer than ``in_flight`` commands run: like the blocking pool, a
+        burst waits up to command_timeout for its turn, then fails."""
+        assert self._gate is not None
+        try:
+            await asyncio.wait_for(self._gate.acquire(), self._wait)
+        except TimeoutError as exc:
+            raise RedisConnectionError("no connection available") from exc
+        try:
+            return await command()
+        finally:
+            self._gate.release()
 
     # -- values and counters ------------------------------------------------------------
 
@@ -210,8 +203,8 @@ class RedisStore:
         """Stop the subscriber tasks, then close the pool's connections."""
         await self._hub.close()
         try:
-            await self._redis.aclose()
-        except (RedisError, OSError) as exc:
+            await self._clients.aclose()
+        except (RedisError, RedisClusterException, OSError) as exc:
             raise StoreUnavailable() from exc
 
 

@@ -36,7 +36,7 @@ from gateway.clock import Clock
 from gateway.errors import StoreUnavailable, TemporarilyUnavailable
 from gateway.metrics import Metrics
 from gateway.singleflight import SingleFlight
-from gateway.store import Store
+from gateway.store import MessagesLost, Store
 from gateway.wechat.metrics import WeChatMetrics
 from gateway.wechat.models import ServerToken
 
@@ -149,7 +149,8 @@ class ServerTokenCache:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     raise TemporarilyUnavailable("timed out waiting for a WeChat access token")
-                with contextlib.suppress(TimeoutError):
+                # MessagesLost: the Store reconnected (an "ok" may be gone): read again above
+                with contextlib.suppress(TimeoutError, MessagesLost):
                     message = await asyncio.wait_for(sub.get(), min(self._poll, remaining))
                     if message == "error":
                         raise TemporarilyUnavailable("WeChat access token refresh failed")

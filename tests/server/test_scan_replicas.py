@@ -1,6 +1,7 @@
-"""Scan-login across replicas and over time: two gateways on one real redis-server, a restart,
-expiry (the clock moved past the ticket's deadline), and no leaked task or subscription after
-many connect/disconnect cycles.
+"""Scan-login across replicas and over time: two gateways on one real redis-server (and on a
+real Redis Cluster, and through Sentinel across a failover), a restart, expiry (the clock moved
+past the ticket's deadline), and no leaked task or subscription after many connect/disconnect
+cycles.
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -17,6 +19,8 @@ import redis.asyncio
 
 from gateway.clock import ManualClock
 from gateway.store.memory import MemoryStore
+from tests.fixtures.redis_cluster import RedisClusterNodes
+from tests.fixtures.redis_sentinel import SentinelDeployment
 from tests.fixtures.redis_server import RedisServer, unique_prefix
 from tests.server.scan_harness import (
     Gateway,
@@ -28,13 +32,16 @@ from tests.server.scan_harness import (
 )
 
 
-def redis_env(server: RedisServer, prefix: str) -> dict[str, str]:
+def redis_env(
+    server: RedisServer | RedisClusterNodes | SentinelDeployment, prefix: str
+) -> dict[str, str]:
     return {"WXGATE_STORE__URL": server.url, "WXGATE_STORE__PREFIX": prefix}
 
 
-@pytest.fixture
-async def replicas(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[list[Gateway]]:
-    env = redis_env(redis_server, unique_prefix("scan-replicas"))
+@pytest.fixture(params=["redis_server", "redis_cluster"])
+async def replicas(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[list[Gateway]]:
+    """Two gateways on one Redis deployment: a single server, or a 3-master Cluster."""
+    env = redis_env(request.getfixturevalue(request.param), unique_prefix("scan-replicas"))
     a = await start_gateway(tmp_path, **env)  # the same data dir: shared keys and users
     b = await start_gateway(tmp_path, **env)
     yield [a, b]
@@ -82,6 +89,52 @@ async def test_created_on_a_confirmed_via_b_notifies_a(replicas: list[Gateway]) 
             assert r.status == 200, await r.text()
             assert (await r.json())["return_to"] == "/demo/"
         assert (await ws.receive_json(timeout=5))["state"] == "redeemed"
+
+
+@pytest.mark.redis
+async def test_a_sentinel_failover_between_scan_and_confirm(
+    tmp_path: Path, redis_sentinel: SentinelDeployment
+) -> None:
+    """The PC waits on A; the phone scans on B; the primary dies and Sentinel promotes the
+    replica; the phone confirms on B and A's waiter is told, over its re-subscribed channel."""
+    env = redis_env(redis_sentinel, unique_prefix("scan-failover"))
+    env |= {"WXGATE_STORE__CONNECT_TIMEOUT": "0.5", "WXGATE_STORE__COMMAND_TIMEOUT": "0.5"}
+    a = await start_gateway(tmp_path, **env)
+    b = await start_gateway(tmp_path, **env)
+    try:
+        pc = a.client()
+        created = await a.create(pc, return_to="/demo/")
+        t = created["ticket"]
+        async with pc.ws_connect(created["ws_url"]) as ws:
+            assert (await ws.receive_json(timeout=5))["state"] == "pending"
+            phone = Phone(b, "bob")
+            await phone.mini_login()
+            assert (await phone.call(t, "scan"))[0] == 200
+            assert (await ws.receive_json(timeout=5))["state"] == "scanned"
+            # replication is asynchronous: the ticket must reach the replica first
+            await asyncio.to_thread(redis_sentinel.wait_replicated)
+
+            await asyncio.to_thread(redis_sentinel.failover)
+
+            status, body = await until_not_503(lambda: phone.call(t, "confirm"))
+            assert status == 200, body
+            assert (await ws.receive_json(timeout=10))["state"] == "confirmed"
+        async with pc.post(f"/auth/qr/{t}/redeem") as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["return_to"] == "/demo/"
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def until_not_503(
+    call: Callable[[], Awaitable[tuple[int, dict[str, Any]]]], timeout: float = 15.0
+) -> tuple[int, dict[str, Any]]:
+    """``call()``'s answer once the store is back (503 while Redis is unreachable)."""
+    deadline = time.monotonic() + timeout
+    while (answer := await call())[0] == 503 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return answer
 
 
 @pytest.mark.redis
