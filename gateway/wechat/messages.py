@@ -153,7 +153,8 @@ def parse_xml(body: bytes) -> dict[str, str]:
     """The children of a flat ``<xml>`` document as text; DTDs and entities refused."""
     try:
         root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (DefusedXmlException, ParseError, ValueError):
+    # LookupError: an XML declaration naming an encoding Python lacks ("bogus", "rot13")
+    except (DefusedXmlException, ParseError, ValueError, LookupError):
         raise MessageRejected("malformed", "the body is not acceptable XML") from None
     if root.tag != "xml":
         raise MessageRejected("malformed", "the body is not an <xml> message")
@@ -208,6 +209,12 @@ class Push:
     encrypted: bool
 
 
+def _is_timestamp(value: str) -> bool:
+    """Epoch seconds as WeChat writes them: ASCII digits, a sane length (``str.isdigit``
+    also holds for "²", which ``int`` refuses, and ``int`` refuses over 4,300 digits)."""
+    return 0 < len(value) <= 12 and value.isascii() and value.isdigit()
+
+
 def verify_push(
     params: Mapping[str, str],
     body: bytes,
@@ -221,7 +228,7 @@ def verify_push(
     timestamp, nonce = params.get("timestamp", ""), params.get("nonce", "")
     if not check_signature(params.get("signature"), token, timestamp, nonce):
         raise MessageRejected("bad_signature", "signature does not match")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > TIMESTAMP_WINDOW:
+    if not _is_timestamp(timestamp) or abs(now - int(timestamp)) > TIMESTAMP_WINDOW:
         raise MessageRejected("stale", "timestamp outside the ±300 s window")
     fields = parse_xml(body)
     encrypted = params.get("encrypt_type") == "aes" or "Encrypt" in fields

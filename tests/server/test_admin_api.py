@@ -146,6 +146,12 @@ async def test_bad_input_is_a_json_4xx(gw: Gateway) -> None:
         ("GET", "/users", {"limit": "x"}, (400, "invalid_request")),
         ("GET", "/audit", {"since": "yesterday"}, (400, "invalid_request")),
         ("GET", "/audit", {"cursor": "c" * 200}, (400, "invalid_request")),
+        # found probing the newly described parameters: non-ASCII digits were a 500
+        ("GET", "/users", {"limit": "²"}, (400, "invalid_request")),
+        ("GET", "/audit", {"limit": "٣"}, (400, "invalid_request")),
+        # not a time: NaN compares false with everything, infinity is no instant
+        ("GET", "/audit", {"since": "nan"}, (400, "invalid_request")),
+        ("GET", "/audit", {"until": "1e400"}, (400, "invalid_request")),
     ):
         status, body = await admin_call(http, method, api + path, TOKEN, **params)
         assert (status, body["error"]) == expected, (path, body)

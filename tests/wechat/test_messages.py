@@ -73,8 +73,11 @@ def test_another_accounts_message_is_refused() -> None:
         b"<xml><A>unclosed</xml>",
         b"<html><A>1</A></html>",
         b"",
+        # an encoding Python lacks, or one that is no text encoding: was a 500 (LookupError)
+        b'<?xml version="1.0" encoding="bogus"?><xml/>',
+        b'<?xml version="1.0" encoding="rot13"?><xml/>',
     ],
-    ids=["xxe", "laughs", "broken", "not-xml-root", "empty"],
+    ids=["xxe", "laughs", "broken", "not-xml-root", "empty", "unknown-encoding", "rot13"],
 )
 def test_dtds_entities_and_broken_xml_are_refused(body: bytes) -> None:
     with pytest.raises(MessageRejected) as info:
@@ -110,3 +113,14 @@ def test_verify_push_checks_in_order() -> None:
         verify_push(params | {"signature": "0" * 40}, b"<!DOCTYPE x []><xml/>", token=TOKEN,
                     mode="plain", cipher=None, now=1700000000)  # fmt: skip
     assert info.value.reason == "bad_signature"  # the signature first, before any parsing
+
+
+@pytest.mark.parametrize("timestamp", ["\u00b2", "1" * 5000, "\u0663" * 10, ""])
+def test_a_signed_timestamp_that_is_no_time_is_stale_not_a_crash(timestamp: str) -> None:
+    """Signed with the right Token, yet no epoch seconds: "²" passes ``str.isdigit`` and
+    fails ``int``; 5,000 digits exceed ``int``'s limit (both were a 500 through the server)."""
+    xml = event_xml("gh", "o1", 1700000000, "SCAN", "s", "t")
+    params = {"signature": signature(TOKEN, timestamp, "7"), "timestamp": timestamp, "nonce": "7"}
+    with pytest.raises(MessageRejected) as info:
+        verify_push(params, xml, token=TOKEN, mode="plain", cipher=None, now=1700000000)
+    assert info.value.reason == "stale"

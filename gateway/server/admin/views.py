@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from multidict import MultiMapping
@@ -18,7 +19,8 @@ def page_limit(query: MultiMapping[str], default: int = 50, maximum: int = 200) 
     raw = query.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # isascii: str.isdigit also holds for "²" and "٣", which int() refuses or reads
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise InvalidRequest(f"limit must be a whole number from 1 to {maximum}")
     return int(raw)
 
@@ -34,14 +36,17 @@ def _time(query: MultiMapping[str], name: str) -> float | None:
     raw = query.get(name)
     if not raw:
         return None
+    refused = InvalidRequest(f"{name}: epoch seconds or an ISO 8601 time")
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(raw).timestamp()
-    except ValueError as exc:
-        raise InvalidRequest(f"{name}: epoch seconds or an ISO 8601 time") from exc
+        try:
+            seconds = datetime.fromisoformat(raw).timestamp()
+        except (ValueError, OverflowError) as exc:
+            raise refused from exc
+    if not math.isfinite(seconds):  # "nan", "inf", "1e400": no instant
+        raise refused
+    return seconds
 
 
 def _text(query: MultiMapping[str], name: str) -> str | None:

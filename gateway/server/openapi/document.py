@@ -12,7 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.config import Config
-from gateway.server.openapi import health, login, oidc, proxy, scan, tokens
+from gateway.server.openapi import (
+    admin,
+    health,
+    login,
+    oidc,
+    proxy,
+    scan,
+    tokens,
+    wechat_events,
+)
 from gateway.server.openapi.spec import COMPONENTS, Paths
 
 __all__ = ["ROOMS", "build_document"]
@@ -25,6 +34,8 @@ ROOMS: tuple[Callable[[Config], Paths], ...] = (
     scan.paths,
     oidc.paths,
     proxy.paths,
+    admin.paths,
+    wechat_events.paths,
 )
 
 
@@ -45,7 +56,13 @@ def build_document(config: Config, version: str) -> dict[str, Any]:
             "title": "wxgate",
             "version": version,
             "description": "WeChat login gateway, OpenID Provider, reverse proxy and forward "
-            "auth. Every error is the `Error` object; HEAD is answered wherever GET is.",
+            "auth. Every error is the `Error` object; HEAD is answered wherever GET is. "
+            "A 429 (`rate_limited`, with `Retry-After`) is described where a `[limits]` "
+            "limit applies; a connection past `server.max_connections_per_address` is "
+            "answered 429 before any route is read. The lean forward-auth listener "
+            "(`forward_auth.listen_port`, when set) is a separate port answering "
+            "`/auth/verify` and `/auth/verify/{tail}` exactly as described here (any other "
+            "path: 404).",
         },
         "servers": [{"url": config.public_url}],
         "paths": paths,

@@ -8,6 +8,7 @@ from gateway.server.openapi.spec import (
     HTML,
     JSON_ERROR,
     Paths,
+    error,
     json_body,
     json_content,
     op,
@@ -35,7 +36,7 @@ def paths(config: Config) -> Paths:
     del config
     session = {"allOf": [ref("TokenPair"), {"type": "object", "required": ["user"],
                "properties": {"user": {"type": "object", "required": ["sub"]}}}]}  # fmt: skip
-    page = {"description": "a page (denied, snapshot user, widget)", "content": HTML}
+    page = {"description": "a page (denied, snapshot user, account disabled)", "content": HTML}
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "/auth/wechat/login": {"get": op("Start flow B in WeChat's browser, else flow A", _TAG,
@@ -54,7 +55,8 @@ def paths(config: Config) -> Paths:
             parameters=[_FLOW, param("code"), param("state")])},
         "/auth/wechat/miniprogram/login": {"post": op("Flow C: exchange a wx.login code", _TAG,
             responses(400, 404, 413, 429, 502, 503,
-                      _200={"description": "a session", "content": json_content(session)}),
+                      _200={"description": "a session", "content": json_content(session)},
+                      _403=error(403, "`account_disabled`: an operator disabled the user")),
             requestBody=json_body({**_mini_body("code"),
                                    "properties": {"code": {"type": "string", "minLength": 1},
                                                   "app": {"type": "string"}}}))},

@@ -15,7 +15,8 @@ _AUTHORIZE = (
 )  # fmt: skip
 _REDIRECT = {"description": "to the client (code or error), or to the login page"}
 # Errors a browser sees are pages (an invalid client or redirect URI cannot redirect).
-_PAGE = {"description": "a page (consent, logout confirmation, or an error)", "content": HTML}
+_PAGE = {"description": "a page (consent, logout confirmation, or an error: a 403 for an "
+         "account an administrator disabled)", "content": HTML}  # fmt: skip
 
 
 def _form(*names: str) -> dict[str, object]:

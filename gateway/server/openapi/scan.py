@@ -10,6 +10,7 @@ from gateway.server.openapi.spec import (
     HTML,
     JSON_ERROR,
     Paths,
+    error,
     form_or_json,
     json_content,
     op,
@@ -22,6 +23,7 @@ __all__ = ["paths"]
 
 _TAG = "scan"
 _TICKET = param("ticket", "path")
+_CREATE_FLOW = param("flow", enum=["scan", "follow"])
 _STATE: dict[str, Any] = {
     "description": "the ticket's state",
     "content": json_content(ref("TicketState")),
@@ -39,9 +41,14 @@ def paths(config: Config) -> Paths:
     del config
     ticket = {
         "type": "object",
-        "required": ["ticket", "expires_in", "status_url"],
-        "properties": {"ticket": {"type": "string"}, "expires_in": {"type": "integer"}},
-    }
+        "required": ["ticket", "flow", "expires_in", "qr_content", "image_url", "events_url",
+                     "ws_url", "status_url", "image_svg_url", "redeem_url"],
+        "properties": {"ticket": {"type": "string"}, "flow": _CREATE_FLOW["schema"],
+                       "expires_in": {"type": "integer"},
+                       **{url: {"type": "string"} for url in (
+                           "qr_content", "image_url", "events_url", "ws_url", "status_url",
+                           "image_svg_url", "redeem_url", "wxacode_url")}},
+    }  # fmt: skip
     redeemed = {"allOf": [ref("TokenPair"), {"type": "object", "required": ["return_to"]}]}
     action = op(
         "",
@@ -55,15 +62,21 @@ def paths(config: Config) -> Paths:
     )
     images = {"png": "image/png", "svg": "image/svg+xml"}
     return {
-        "/auth/qr": {"post": op("Create a ticket (PC)", _TAG, responses(
-            400, 413, 429, _200={"description": "the ticket and its URLs",
-                                 "content": json_content(ticket)}),
-            parameters=[param("return_to")],
+        "/auth/qr": {"post": op("Create a ticket (PC): scan-login (D) or follow-login (E)",
+            _TAG, responses(400, 413, 429, 502, 504, _404=error(404, "`not_found`: no app "
+                "offers follow-login (by that `app` name)"), _503=error(503,
+                "`follow_login_unavailable`: WeChat refuses parametric QR codes for the "
+                "account (48001); `temporarily_unavailable`"),
+                _200={"description": "the ticket and its URLs", "content": json_content(ticket)}),
+            parameters=[param("return_to"), _CREATE_FLOW, param("app")],
             requestBody=form_or_json({"type": "object", "properties": {
-                "return_to": {"type": "string"}}}, required=False))},
+                "return_to": {"type": "string"}, "flow": _CREATE_FLOW["schema"],
+                "app": {"type": "string"}}}, required=False))},
         "/auth/qr/{ticket}/redeem": {"post": op("Redeem a confirmed ticket, once", _TAG,
-            responses(403, 404, 409, 429, _200={"description": "tokens",
-                      "content": json_content(redeemed)}), parameters=[_TICKET])},
+            responses(404, 409, 429, 503, _200={"description": "tokens",
+                      "content": json_content(redeemed)}, _403=error(403,
+                      "`access_denied` (another browser's ticket), `account_disabled`")),
+            parameters=[_TICKET])},
         "/auth/qr/{ticket}/ws": {"get": op("Wait by WebSocket", _TAG, responses(
             400, 404, 429, _101={"description": "switching to WebSocket"}),
             parameters=[_TICKET])},

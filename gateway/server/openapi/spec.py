@@ -15,6 +15,7 @@ __all__ = [
     "Operation",
     "PathItem",
     "Paths",
+    "error",
     "form_or_json",
     "json_body",
     "json_content",
@@ -63,12 +64,12 @@ def form_or_json(schema: Schema, *, required: bool = True) -> dict[str, Any]:
 
 
 def param(name: str, where: str = "query", *, required: bool = False, **schema: Any) -> Schema:
-    """A parameter; ``schema`` defaults to a string."""
+    """A parameter; its ``schema`` is a string unless ``type`` says otherwise."""
     return {
         "name": name,
         "in": where,
         "required": required or where == "path",
-        "schema": schema or {"type": "string"},
+        "schema": {"type": "string", **schema},
     }
 
 
@@ -79,6 +80,12 @@ def responses(*errors: int, **ok: dict[str, Any]) -> dict[str, Any]:
     for status in errors:
         found[str(status)] = {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
     return found
+
+
+def error(status: int, description: str) -> dict[str, Any]:
+    """A JSON error response of ``status`` whose description names its machine codes (where
+    the shared one of ``responses`` says too little, e.g. ``account_disabled``)."""
+    return _error_response(status, description)
 
 
 def op(summary: str, tag: str, answers: dict[str, Any], **more: Any) -> Operation:
@@ -105,7 +112,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
 
 def _error_response(status: int, description: str) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description, "content": JSON_ERROR}
-    if status == 429:
+    if status in (429, 503):  # 503: while a WeChat API's circuit is open
         response["headers"] = {
             "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
         }

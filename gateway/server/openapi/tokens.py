@@ -6,6 +6,7 @@ from __future__ import annotations
 from gateway.config import Config
 from gateway.server.openapi.spec import (
     Paths,
+    error,
     form_or_json,
     json_content,
     op,
@@ -43,7 +44,8 @@ def paths(config: Config) -> Paths:
         security=[{"bearer": []}, {"session": []}])  # fmt: skip
     return {
         "/auth/token": {"post": op("Token endpoint (RFC 6749 §3.2)", _TAG, responses(
-            400, 401, 413, 429,
+            400, 401, 413, 429, _403=error(403, "`account_disabled`: an operator disabled "
+                                           "the user (code exchange, refresh)"),
             _200={"description": "tokens", "content": json_content(ref("TokenPair"))}),
             requestBody=form_or_json(grant), security=[{}, {"client": []}])},
         "/auth/logout": {"post": op("End the presented session", _TAG, responses(
