@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from tests.fixtures.net import free_port
+from tests.fixtures.process import wait_ready
 from tests.fixtures.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -44,26 +45,11 @@ def _wxgate(*args: str) -> list[str]:
     return [sys.executable, "-m", "gateway", *args]
 
 
-async def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            if proc.poll() is not None:
-                raise AssertionError(f"wxgate exited early:\n{log.read_text()[-3000:]}")
-            try:
-                async with http.get(f"{url}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"wxgate did not become ready:\n{log.read_text()[-3000:]}")
-
-
 async def _exercise(url: str, proc: subprocess.Popen[bytes], log: Path, token: str) -> list[int]:
     """Requests over fresh connections (spread over the workers); the worker PIDs. Failures
     carry the gateway's log."""
     try:
-        await _wait_ready(url, proc, log)
+        await wait_ready(url, proc, log)
         workers = _workers(proc.pid)
         assert len(workers) == 2, workers
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as h:

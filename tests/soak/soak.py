@@ -48,7 +48,7 @@ import aiohttp
 
 from tests.bench.common import RESULTS, pinned, summary_ms
 from tests.fixtures.net import free_port
-from tests.fixtures.process import stop
+from tests.fixtures.process import stop, wait_ready
 
 MINI_APPID = "wx00000000000000c3"
 PC_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
@@ -318,21 +318,6 @@ def report(results: Results, samples: list[Sample], elapsed: float, log: Path) -
         "gateway_error_log_examples": [line[:300] for line in error_lines[:5]],
         "samples": [vars(s) for s in samples],
     }  # fmt: skip
-
-
-async def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            if proc.poll() is not None:
-                raise RuntimeError(f"the gateway exited:\n{log.read_text()[-2000:]}")
-            try:
-                async with http.get(f"{base}/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"the gateway did not become ready:\n{log.read_text()[-2000:]}")
 
 
 async def soak(base: str, proc: subprocess.Popen[bytes], stats: Path, log: Path) -> int:
