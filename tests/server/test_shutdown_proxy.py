@@ -22,8 +22,8 @@ import pytest
 
 from gateway.config import DEV_CONFIG_PATH
 from tests.fixtures.net import free_port
+from tests.fixtures.process import wait_ready
 from tests.server.proxy_support import Upstream
-from tests.server.test_workers import _wait_ready
 
 pytestmark = [pytest.mark.slow]
 
@@ -95,7 +95,7 @@ async def test_sigterm_drains_and_finishes_in_flight_request(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        await _wait_ready(url, proc, log)
+        await wait_ready(url, proc, log)
         async with aiohttp.ClientSession() as http:
 
             async def slow() -> tuple[int, dict[str, bool]]:
