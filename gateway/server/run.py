@@ -113,6 +113,26 @@ async def serve(
     host, port = sock.getsockname()[:2]
     config = config.with_bind(config.server.host, port)  # port 0 → the real port
     _quiet_client_errors()
+    # signals are taken from here on: one that arrives while the app starts (a worker told to
+    # stop moments after it was spawned) is handled once it serves: drain, then stop cleanly
+    loop = asyncio.get_running_loop()
+    signals = asyncio.Queue[int]()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, signals.put_nowait, sig)
+    try:
+        await _serve(config, sock, host, port, signals, on_started)
+    finally:
+        _release_signals()  # a no-op when the drain already did
+
+
+async def _serve(
+    config: Config,
+    sock: socket.socket,
+    host: str,
+    port: int,
+    signals: asyncio.Queue[int],
+    on_started: Callable[[Config], None] | None,
+) -> None:
     app = create_app(config)
     runner = web.AppRunner(
         app,
@@ -137,7 +157,7 @@ async def serve(
     if on_started is not None:
         on_started(config)
     try:
-        await _wait_for_signals(app, config.server.drain_seconds)
+        await _wait_for_signals(app, signals, config.server.drain_seconds)
     finally:
         log.info(
             "stopping: no new connections; in-flight requests finish (grace %ss)",
@@ -177,27 +197,29 @@ async def _start_verify_listener(config: Config, app: web.Application) -> Verify
     return listener
 
 
-async def _wait_for_signals(app: web.Application, drain_seconds: float) -> None:
-    loop = asyncio.get_running_loop()
-    signals = asyncio.Queue[int]()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, signals.put_nowait, sig)
+async def _wait_for_signals(
+    app: web.Application, signals: asyncio.Queue[int], drain_seconds: float
+) -> None:
+    first = await signals.get()
+    app[READINESS].draining = True
+    log.info(
+        "received %s: /readyz now 503; draining for %ss",
+        signal.Signals(first).name,
+        drain_seconds,
+    )
     try:
-        first = await signals.get()
-        app[READINESS].draining = True
-        log.info(
-            "received %s: /readyz now 503; draining for %ss",
-            signal.Signals(first).name,
-            drain_seconds,
-        )
-        try:
-            await asyncio.wait_for(signals.get(), drain_seconds)
-            log.info("second signal: ending the drain early")
-        except TimeoutError:
-            pass
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        await asyncio.wait_for(signals.get(), drain_seconds)
+        log.info("second signal: ending the drain early")
+    except TimeoutError:
+        pass
+    finally:  # from here a signal has its default effect again (``serve`` removed them first)
+        _release_signals()
+
+
+def _release_signals() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
 
 
 def _banner(config: Config, host: str, port: int) -> None:

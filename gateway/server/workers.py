@@ -3,7 +3,8 @@
 With one worker the gateway runs in this process. With N > 1 the parent starts N worker
 processes (spawned, not forked: no inherited event loop or connections), each binding its own
 socket to the same port so the kernel spreads connections across them; the parent forwards
-SIGTERM/SIGINT and exits 0 when every worker did. Several workers need a shared store (Redis):
+SIGTERM/SIGINT and exits 0 when every worker did (a worker signalled while still starting
+stops cleanly too: see ``run_server``). Several workers need a shared store (Redis):
 config validation says so.
 """
 
@@ -73,7 +74,10 @@ def run_server(config: Config) -> int:
     if holder is not None:
         holder.close()
 
+    told: list[int] = []
+
     def relay(signum: int, frame: FrameType | None) -> None:
+        told.append(signum)
         for proc in procs:
             if proc.is_alive() and proc.pid is not None:
                 proc.terminate() if signum == signal.SIGTERM else _sigterm(proc.pid)
@@ -83,8 +87,10 @@ def run_server(config: Config) -> int:
     log.info("started %d workers on port %d", workers, port)
     for proc in procs:
         proc.join()
-    codes = [proc.exitcode for proc in procs]
-    return 0 if all(code == 0 for code in codes) else 1
+    # a worker killed by the SIGTERM we relayed had not installed its handlers yet (``serve``
+    # takes signals before the app starts): it never served, so it stopped as asked
+    stopped = {0, -signal.SIGTERM} if told else {0}
+    return 0 if all(proc.exitcode in stopped for proc in procs) else 1
 
 
 def _sigterm(pid: int) -> None:

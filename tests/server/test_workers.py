@@ -113,3 +113,37 @@ async def test_two_workers_serve_and_stop_on_sigterm(
             proc.wait(5)
     assert code == 0, log.read_text()[-3000:]
     assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
+async def test_workers_told_to_stop_while_starting_exit_cleanly(
+    tmp_path: Path, redis_server: RedisServer, delay: float
+) -> None:
+    """A SIGTERM moments after start (a rollout that changes its mind) finds the workers
+    still starting: still exit 0, every worker gone."""
+    port = free_port()
+    env = _env(tmp_path, redis_server, port)
+    subprocess.run(_wxgate("keys", "generate", "--dev"), env=env, check=True, capture_output=True)
+    log = tmp_path / "wxgate.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            _wxgate("serve", "--dev", "--port", str(port), "--workers", "2"),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        for _ in range(200):  # until the parent has started both workers
+            if "started 2 workers" in log.read_text():
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(delay)
+        workers = _workers(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert code == 0, log.read_text()[-3000:]
+    assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
